@@ -1,0 +1,46 @@
+"""``phydnn`` entry point: ``main(argv)`` parses, dispatches to a verb, maps errors to exit codes.
+
+Verbs are modules of this package with ``add_parser(subparsers)`` and ``run(args) -> int``;
+heavy imports (torch, GNU Radio) happen inside ``run`` so ``phydnn --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import shlex
+import sys
+from collections.abc import Sequence
+
+from phydnn import __version__
+from phydnn.errors import PhyDNNError
+
+VERBS = ("pretrain",)
+
+
+def setup_args() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="phydnn", description="gr-phydnn: DNNs that speak PSK at their split point.")
+    parser.add_argument("--version", action="version", version=f"gr-phydnn {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb in VERBS:
+        importlib.import_module(f"phydnn.cli.{verb}").add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = setup_args().parse_args(argv)
+    args.command_line = "phydnn " + shlex.join(argv)
+    try:
+        return int(importlib.import_module(f"phydnn.cli.{args.verb}").run(args) or 0)
+    except PhyDNNError as exc:
+        print(f"phydnn {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"phydnn {args.verb}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""Backbones (CIFAR ResNets) with named split points, and their complexity counts.
+
+No GNU Radio here. Backbones are picked by name through :func:`build_backbone`.
+"""
+
+from phydnn.models.complexity import Complexity, count_macs, count_params, split_complexity
+from phydnn.models.registry import backbone_names, build_backbone, register_backbone
+from phydnn.models.resnet import RESNET_DEPTHS, BasicBlock, CifarResNet
+
+__all__ = [
+    "RESNET_DEPTHS",
+    "BasicBlock",
+    "CifarResNet",
+    "Complexity",
+    "backbone_names",
+    "build_backbone",
+    "count_macs",
+    "count_params",
+    "register_backbone",
+    "split_complexity",
+]
+
+from phydnn.models.bundle import load_backbone, save_backbone  # noqa: E402
+
+__all__ += ["load_backbone", "save_backbone"]

@@ -1,0 +1,28 @@
+"""Physical layer in torch: M-PSK constellations and channel models (paper 003, Sec. III-A/B).
+
+No GNU Radio here: the same constellation and SNR definition are used by the GNU Radio blocks.
+"""
+
+from phydnn.phy.channel import (
+    AWGNChannel,
+    ChannelChain,
+    ChannelOutput,
+    FadingChannel,
+    PhaseOffset,
+    complex_gaussian,
+    snr_db_to_noise_var,
+)
+from phydnn.phy.constellation import PSKConstellation, psk_points, psk_ser_theory
+
+__all__ = [
+    "AWGNChannel",
+    "ChannelChain",
+    "ChannelOutput",
+    "FadingChannel",
+    "PSKConstellation",
+    "PhaseOffset",
+    "complex_gaussian",
+    "psk_points",
+    "psk_ser_theory",
+    "snr_db_to_noise_var",
+]
