@@ -13,7 +13,6 @@ from phydnn.data import (
     iterate_batches,
     load_cifar,
     load_dataset,
-    load_digits,
     load_fashion_mnist,
     normalize,
 )

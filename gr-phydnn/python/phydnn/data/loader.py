@@ -14,9 +14,9 @@ from torch import Tensor
 
 from phydnn.data.base import ImageDataset
 from phydnn.data.transforms import augment_batch, normalize
-from phydnn.errors import check_positive
+from phydnn.errors import ConfigError, check_positive
 
-__all__ = ["iterate_batches", "num_batches"]
+__all__ = ["image_batches", "iterate_batches", "num_batches"]
 
 
 def num_batches(n: int, batch_size: int, world_size: int = 1, drop_last: bool = False) -> int:
@@ -41,3 +41,20 @@ def iterate_batches(data: ImageDataset, batch_size: int, shuffle: bool = False,
         if augment:
             x = augment_batch(x, data.augment, generator)
         yield x, data.labels[idx]
+
+
+def image_batches(data: ImageDataset, batch_size: int,
+                  n_images: int = 0) -> Iterator[tuple[int, Tensor, Tensor]]:
+    """Yield (batch_id, uint8 images, labels) over the first ``n_images`` (0: all) in order.
+
+    The raw pixels travel on the link's input side: the TX head normalises with its own
+    model card, so a source never needs to know which model will consume it.
+    """
+    check_positive("batch_size", batch_size, integer=True)
+    if isinstance(n_images, bool) or not isinstance(n_images, int) or n_images < 0:
+        raise ConfigError(f"n_images={n_images!r} is not allowed; it must be a non-negative "
+                          f"integer (0: the whole split)")
+    n = len(data) if n_images == 0 else min(n_images, len(data))
+    for batch_id, start in enumerate(range(0, n, batch_size)):
+        stop = min(start + batch_size, n)
+        yield batch_id, data.images[start:stop], data.labels[start:stop]

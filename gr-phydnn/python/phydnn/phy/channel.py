@@ -141,8 +141,8 @@ class FadingChannel(nn.Module):
         return ChannelOutput(equalised, noise_var)
 
     def extra_repr(self) -> str:
-        return (f"fading={self.fading}, k_factor={self.k_factor}, block_length={self.block_length}, "
-                f"csi_error_var={self.csi_error_var}")
+        return (f"fading={self.fading}, k_factor={self.k_factor}, "
+                f"block_length={self.block_length}, csi_error_var={self.csi_error_var}")
 
 
 class ChannelChain(nn.Module):

@@ -103,7 +103,7 @@ class PSKConstellation(nn.Module):
 
     def demodulate_soft(self, received: Tensor, noise_var: Tensor | float,
                         prior: Tensor | None = None) -> Tensor:
-        """Posterior p(k | y) over the M points for complex Gaussian noise of variance ``noise_var``.
+        """Posterior p(k | y) over the M points for complex Gaussian noise of ``noise_var``.
 
         p(k|y) is proportional to prior_k * exp(-|y - s_k|^2 / sigma^2); ``noise_var`` is the
         complex noise variance sigma^2 per symbol (scalar or broadcastable to ``received``).

@@ -1,0 +1,69 @@
+"""Dataset source: images of a dataset -> image-batch PDUs, for demos, tests and the TX head.
+
+Message-only block (no stream ports), port ``batches`` out. Each PDU carries, in its metadata:
+``batch_id``, ``n_images``, ``image_shape`` (C, H, W), ``labels`` (s32 vector), ``dataset`` and
+``split``; its data is a u8 vector of the raw pixels, N*C*H*W in row-major order. The data
+comes from the core (``phydnn.data``); this block only moves it into GNU Radio.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pmt
+from gnuradio import gr
+
+from phydnn.blocks.pdu import make_pdu
+from phydnn.data import image_batches, load_dataset
+
+__all__ = ["dataset_source"]
+
+
+class dataset_source(gr.basic_block):  # noqa: N801 - GNU Radio block naming
+    """Emit ``n_images`` images of ``dataset``/``split`` as PDUs of ``batch_size`` images.
+
+    ``interval_ms`` paces the batches (0: as fast as downstream takes them).
+    """
+
+    def __init__(self, dataset: str = "fashion-mnist", split: str = "test",
+                 batch_size: int = 64, n_images: int = 640, interval_ms: float = 0.0,
+                 data_root: str = "") -> None:
+        gr.basic_block.__init__(self, name="phydnn_dataset_source", in_sig=None, out_sig=None)
+        self.data = load_dataset(dataset, split, data_root or None)
+        self.batches = list(image_batches(self.data, batch_size, n_images))
+        self.interval_s = max(float(interval_ms), 0.0) / 1000.0
+        self.port = pmt.intern("batches")
+        self.message_port_register_out(self.port)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.sent = 0
+
+    def _pdu(self, batch_id: int, images, labels) -> pmt.pmt_t:
+        meta = {"batch_id": batch_id, "n_images": int(images.shape[0]),
+                "image_shape": tuple(int(v) for v in images.shape[1:]),
+                "labels": labels.numpy().astype(np.int32),
+                "dataset": self.data.name, "split": self.data.split}
+        return make_pdu(meta, images.numpy())
+
+    def _run(self) -> None:
+        for batch_id, images, labels in self.batches:
+            if self._stop.is_set():
+                return
+            self.message_port_pub(self.port, self._pdu(batch_id, images, labels))
+            self.sent += 1
+            if self.interval_s:
+                self._stop.wait(self.interval_s)
+
+    def start(self) -> bool:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="phydnn_dataset_source",
+                                        daemon=True)
+        self._thread.start()
+        return super().start()
+
+    def stop(self) -> bool:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        return super().stop()
