@@ -1,0 +1,80 @@
+"""``phydnn demo``: the main job on real Fashion-MNIST test images with the shipped model.
+
+What it shows at this stage of the project: the shipped pretrained ResNet-20's accuracy, its
+split into head (device) and tail (edge server) with exactness, sizes and bits on air per
+image at the paper's split point, and the PSK physical layer in torch against theory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[4] / "models" / "fmnist_resnet20"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="run the demo on the shipped Fashion-MNIST model",
+                       description=__doc__)
+    p.add_argument("--model", default=str(DEFAULT_MODEL), help="backbone bundle (no suffix)")
+    p.add_argument("--images", type=int, default=10000, help="test images to classify")
+    p.add_argument("--split", default="stage1", help="split point (default: %(default)s)")
+    p.add_argument("--snr", type=float, nargs="+", default=[0.0, 6.0, 12.0, 20.0],
+                   help="Es/N0 values in dB for the PSK check")
+
+
+def run(args: argparse.Namespace) -> int:
+    import math
+
+    import torch
+
+    from phydnn.checkpoint import bundle_paths
+    from phydnn.data import load_dataset
+    from phydnn.errors import CheckpointError, check_positive
+    from phydnn.models import load_backbone, split_complexity
+    from phydnn.phy import AWGNChannel, PSKConstellation, psk_ser_theory
+    from phydnn.training import predict
+
+    check_positive("images", args.images, integer=True)
+    if not bundle_paths(args.model)[0].exists():
+        raise CheckpointError(f"no model at {args.model}; train one with 'phydnn pretrain "
+                              f"--dataset fashion-mnist --out {args.model}'")
+    model, card = load_backbone(args.model)
+    test = load_dataset(card["dataset"], "test").subset(args.images)
+    t0 = time.perf_counter()
+    preds = predict(model, test)
+    secs = time.perf_counter() - t0
+    acc = float((preds == test.labels).float().mean())
+    print(f"model      {args.model} ({card['backbone']}, trained on {card['dataset']}: "
+          f"{card['test_accuracy'] * 100:.2f} % on its card)")
+    print(f"accuracy   {acc * 100:.2f} % on {len(test)} {card['dataset']} test images "
+          f"({len(test) / secs:.0f} images/s on CPU)")
+
+    head, tail = model.split(args.split)
+    x = test.images[:64]
+    from phydnn.data import normalize
+    xn = normalize(x, test.mean, test.std)
+    with torch.no_grad():
+        feats = head(xn)
+        exact = torch.equal(tail(feats), model(xn))
+    parts = split_complexity(head, tail, test.input_shape)
+    positions = feats.shape[2] * feats.shape[3]
+    print(f"split      after {args.split}: head {parts['head'].params:,} params "
+          f"{parts['head'].macs / 1e6:.1f} M MACs | tail {parts['tail'].params:,} params "
+          f"{parts['tail'].macs / 1e6:.1f} M MACs | tail(head(x)) == model(x): {exact}")
+    print(f"on air     feature map {tuple(feats.shape[1:])}: {positions} positions per image; "
+          f"with M-PSK, {positions} x log2(M) bits: M=4 -> {positions * 2 // 8} bytes/image, "
+          f"{positions * 2 * 64 // 8 // 1024} KB per 64 images")
+    print("PSK over AWGN (torch layers, 200k symbols each): measured SER / theory")
+    print("  Es/N0 dB " + "".join(f"{f'M={m}':>22}" for m in (2, 4, 8, 16)))
+    for snr in args.snr:
+        row = []
+        for m in (2, 4, 8, 16):
+            c = PSKConstellation(m)
+            k = torch.randint(0, m, (200_000,))
+            ser = float((c.demodulate_hard(AWGNChannel(snr)(c.modulate(k)).symbols) != k)
+                        .float().mean())
+            row.append(f"{ser:.2e} / {float(psk_ser_theory(m, snr)):.2e}")
+        print(f"  {snr:8.1f} " + "".join(f"{r:>22}" for r in row))
+    return 0 if exact and math.isfinite(acc) else 1
