@@ -20,6 +20,16 @@ __all__ = [
     "split_complexity",
 ]
 
-from phydnn.models.bundle import load_backbone, save_backbone  # noqa: E402
+from phydnn.models.assignment import assign_constellation, fingerprint  # noqa: E402
+from phydnn.models.bundle import (  # noqa: E402
+    load_backbone,
+    load_phydnn,
+    save_backbone,
+    save_phydnn,
+)
+from phydnn.models.codebook import EmbeddingCodebook, kmeans  # noqa: E402
+from phydnn.models.phydnn_net import RECEIVERS, PhyDNN, build_phydnn  # noqa: E402
 
-__all__ += ["load_backbone", "save_backbone"]
+__all__ += ["RECEIVERS", "EmbeddingCodebook", "PhyDNN", "assign_constellation",
+            "build_phydnn", "fingerprint", "kmeans", "load_backbone", "load_phydnn",
+            "save_backbone", "save_phydnn"]

@@ -9,9 +9,10 @@ from torch import nn
 
 from phydnn.checkpoint import load_bundle, save_bundle
 from phydnn.errors import CheckpointError
+from phydnn.models.phydnn_net import PhyDNN, build_phydnn
 from phydnn.models.registry import backbone_names, build_backbone
 
-__all__ = ["save_backbone", "load_backbone"]
+__all__ = ["save_backbone", "load_backbone", "save_phydnn", "load_phydnn"]
 
 
 def save_backbone(path: str | Path, model: nn.Module, card: dict[str, Any]) -> Path:
@@ -37,4 +38,41 @@ def load_backbone(path: str | Path, expect_backbone: str | None = None,
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not fit {name} "
                               f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})")
+    return model.to(device).eval(), card
+
+
+def save_phydnn(path: str | Path, model: PhyDNN, card: dict[str, Any]) -> Path:
+    """Save a PhyDNN (head, tail, codebook, map); the card records how to rebuild it."""
+    for key in ("backbone", "in_channels", "num_classes", "split", "input_shape"):
+        if key not in card:
+            raise CheckpointError(f"a PhyDNN card needs the key {key!r}")
+    full = {"kind": "phydnn", **card, "M": model.order, "pi": model.pi.tolist(),
+            "scoring": model.codebook.scoring, "fingerprint": model.fingerprint()}
+    return save_bundle(path, model.state_dict(), full)
+
+
+def load_phydnn(path: str | Path, expect: dict[str, Any] | None = None,
+                device: str = "cpu") -> tuple[PhyDNN, dict[str, Any]]:
+    """Rebuild a PhyDNN from its card and load its weights strictly (eval mode).
+
+    ``expect`` (e.g. {"backbone": "resnet20", "split": "stage1"}) refuses a checkpoint made
+    for another backbone or split point with a message naming both.
+    """
+    state, card = load_bundle(path, device)
+    if card.get("kind") != "phydnn":
+        raise CheckpointError(f"{path} is a {card.get('kind', 'unknown')!r} bundle, "
+                              f"not a PhyDNN")
+    for key, want in (expect or {}).items():
+        if card.get(key) != want:
+            raise CheckpointError(f"{path} was made for {key}={card.get(key)!r}, "
+                                  f"but {key}={want!r} was asked")
+    backbone = build_backbone(card["backbone"], int(card["in_channels"]),
+                              int(card["num_classes"]))
+    model = build_phydnn(backbone, card["split"], int(card["M"]), tuple(card["input_shape"]),
+                         card.get("scoring", "distance"))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: weights do not fit a {card['backbone']} PhyDNN split "
+                              f"at {card['split']} with M={card['M']}")
+    model.constellation = model.constellation.to(device)
     return model.to(device).eval(), card

@@ -9,6 +9,7 @@ from phydnn.phy.channel import (
     ChannelOutput,
     FadingChannel,
     PhaseOffset,
+    add_awgn,
     complex_gaussian,
     snr_db_to_noise_var,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "FadingChannel",
     "PSKConstellation",
     "PhaseOffset",
+    "add_awgn",
     "complex_gaussian",
     "psk_points",
     "psk_ser_theory",

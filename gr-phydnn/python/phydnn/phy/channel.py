@@ -30,6 +30,7 @@ __all__ = [
     "ChannelChain",
     "snr_db_to_noise_var",
     "complex_gaussian",
+    "add_awgn",
 ]
 
 FADING_KINDS = ("rayleigh", "rician")
@@ -60,6 +61,15 @@ def complex_gaussian(shape: torch.Size | tuple[int, ...], variance: float | Tens
     return torch.complex(re, im) * scale
 
 
+def add_awgn(symbols: Tensor, noise_var: float | Tensor,
+             generator: torch.Generator | None = None) -> Tensor:
+    """symbols + CN(0, noise_var); ``noise_var`` may be a tensor broadcastable to ``symbols``
+    (e.g. one value per image, for training over a range of SNRs)."""
+    noise = complex_gaussian(symbols.shape, 1.0, symbols.device, generator)
+    nv = torch.as_tensor(noise_var, dtype=torch.float32, device=symbols.device)
+    return symbols + noise * nv.sqrt()
+
+
 class AWGNChannel(nn.Module):
     """y = x + n, n ~ CN(0, sigma^2) with sigma^2 = P / 10^(snr_db/10) (paper Sec. III-A)."""
 
@@ -76,9 +86,8 @@ class AWGNChannel(nn.Module):
         self.snr_db = snr_db
 
     def forward(self, symbols: Tensor, generator: torch.Generator | None = None) -> ChannelOutput:
-        noise = complex_gaussian(symbols.shape, self.noise_var, symbols.device, generator)
         nv = torch.tensor(self.noise_var, device=symbols.device)
-        return ChannelOutput(symbols + noise, nv)
+        return ChannelOutput(add_awgn(symbols, nv, generator), nv)
 
     def extra_repr(self) -> str:
         return f"snr_db={self.snr_db}, noise_var={self.noise_var:.4g}"

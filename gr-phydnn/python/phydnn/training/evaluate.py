@@ -7,7 +7,7 @@ from torch import nn
 
 from phydnn.data import ImageDataset, iterate_batches
 
-__all__ = ["predict", "accuracy"]
+__all__ = ["accuracy", "codebook_usage", "link_accuracy", "predict"]
 
 
 @torch.no_grad()
@@ -25,3 +25,55 @@ def accuracy(model: nn.Module, data: ImageDataset, batch_size: int = 500,
              device: str = "cpu") -> float:
     """Top-1 accuracy in [0, 1]."""
     return float((predict(model, data, batch_size, device) == data.labels).float().mean())
+
+
+@torch.no_grad()
+def link_accuracy(model, data: ImageDataset, snrs_db: list[float],
+                  receivers: tuple[str, ...] = ("hard", "soft"), batch_size: int = 500,
+                  seed: int = 0, device: str = "cpu") -> dict[str, dict[str, float]]:
+    """Accuracy of a PhyDNN over the torch link (transmit -> AWGN -> receive) per SNR.
+
+    The head runs once per batch; every (SNR, receiver) pair reuses the transmitted points
+    and draws its own noise from a generator seeded with ``seed`` (repeatable numbers).
+    Returns {"12.0": {"hard": acc, "soft": acc}, ...} plus "unsplit": {"acc": T(H(x))}.
+    """
+    from phydnn.phy import add_awgn, snr_db_to_noise_var
+
+    was_training = model.training
+    model.eval()
+    gen = torch.Generator(device=device).manual_seed(seed)
+    correct = {(s, r): 0 for s in snrs_db for r in receivers}
+    unsplit = 0
+    for x, y in iterate_batches(data, batch_size):
+        x, y = x.to(device), y.to(device)
+        feats = model.head(x)
+        unsplit += int((model.tail(feats).argmax(1) == y).sum())
+        points = model.pi[model.codebook.logits(feats).argmax(-1)]
+        sym = model.constellation.modulate(points)
+        for snr in snrs_db:
+            nv = snr_db_to_noise_var(float(snr))
+            received = add_awgn(sym, nv, gen)
+            for r in receivers:
+                pred = model.receive(received, nv, r).argmax(1)
+                correct[(snr, r)] += int((pred == y).sum())
+    model.train(was_training)
+    n = max(len(data), 1)
+    table: dict[str, dict[str, float]] = {}
+    for (s, r), c in correct.items():
+        table.setdefault(f"{float(s):.1f}", {})[r] = c / n
+    table["unsplit"] = {"acc": unsplit / n}
+    return table
+
+
+@torch.no_grad()
+def codebook_usage(model, data: ImageDataset, batch_size: int = 500,
+                   device: str = "cpu") -> torch.Tensor:
+    """How often each embedding is the TX choice (argmax) over ``data`` (Sec. III-C pruning)."""
+    was_training = model.training
+    model.eval()
+    usage = torch.zeros(model.order, dtype=torch.int64)
+    for x, _ in iterate_batches(data, batch_size):
+        idx = model.encode(x.to(device)).argmax(-1)
+        usage += torch.bincount(idx.flatten().cpu(), minlength=model.order)
+    model.train(was_training)
+    return usage

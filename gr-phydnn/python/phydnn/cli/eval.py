@@ -1,0 +1,80 @@
+"""``phydnn eval``: accuracy vs Es/N0 (hard and soft receivers) of a PhyDNN over the torch
+link, as CSV and a PNG plot (paper Fig. 10), and the rate-accuracy table (paper Table II) for
+every M on the model's pruning path."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="accuracy vs SNR and rate vs accuracy of a PhyDNN",
+                       description=__doc__)
+    p.add_argument("--model", required=True, help="PhyDNN bundle (e.g. models/x_m4)")
+    p.add_argument("--snr", type=float, nargs="+",
+                   default=[0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20], help="Es/N0 values (dB)")
+    p.add_argument("--rate-snr", type=float, default=12.0,
+                   help="Es/N0 of the rate-accuracy table (default: %(default)s)")
+    p.add_argument("--images", type=int, default=10000, help="test images (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="channel noise seed")
+    p.add_argument("--out-dir", default="results/eval", help="where CSV/PNG/JSON go")
+
+
+def _path_models(model_path: str, card: dict) -> list[tuple[int, str]]:
+    """(M, bundle) for every M on the pruning path whose snapshot exists beside the model."""
+    from phydnn.checkpoint import bundle_paths
+    out = card.get("config", {}).get("out")
+    path = [card["config"]["M"], *card["config"].get("prune_path", [])] if out else []
+    stem = str(bundle_paths(model_path)[0].with_suffix(""))
+    prefix = stem.rsplit("_m", 1)[0]
+    found = [(m, f"{prefix}_m{m}") for m in path if bundle_paths(f"{prefix}_m{m}")[0].exists()]
+    return found or [(card["M"], model_path)]
+
+
+def run(args: argparse.Namespace) -> int:
+    from phydnn.data import load_dataset
+    from phydnn.errors import check_positive
+    from phydnn.models import load_phydnn
+    from phydnn.report import markdown_table, plot_accuracy_vs_snr, write_snr_csv
+    from phydnn.training import link_accuracy
+
+    check_positive("images", args.images, integer=True)
+    model, card = load_phydnn(args.model)
+    test = load_dataset(card["dataset"], "test").subset(args.images)
+    out = Path(args.out_dir)
+    name = Path(args.model).name
+    table = link_accuracy(model, test, args.snr, seed=args.seed)
+    write_snr_csv(out / f"{name}_accuracy_vs_snr.csv", table)
+    curves = {r: {k: v[r] for k, v in table.items() if k != "unsplit"}
+              for r in ("hard", "soft")}
+    png = plot_accuracy_vs_snr(
+        out / f"{name}_accuracy_vs_snr.png",
+        {f"PhyDNN M={card['M']} {r} decisions": c for r, c in curves.items()},
+        card.get("pretrained_accuracy"),
+        f"{card['backbone']} on {card['dataset']}, split {card['split']}, "
+        f"trained at {card['train_snr_db']:g} dB")
+    rows, rate = [], []
+    for m, path in _path_models(args.model, card):
+        mdl, c = load_phydnn(path)
+        acc = link_accuracy(mdl, test, [args.rate_snr], seed=args.seed)
+        at = acc[f"{args.rate_snr:.1f}"]
+        bytes_img = c["positions_per_image"] * mdl.bits_per_symbol / 8
+        rate.append({"M": m, "bytes_per_image": bytes_img,
+                     "kb_per_64_images": bytes_img * 64 / 1024, **at})
+        rows.append([m, f"{bytes_img:g}", f"{bytes_img * 64 / 1024:.2f}",
+                     f"{at['hard'] * 100:.2f}", f"{at['soft'] * 100:.2f}"])
+    summary = {"model": args.model, "images": len(test), "accuracy_vs_snr": table,
+               "rate_vs_accuracy": rate, "rate_snr_db": args.rate_snr,
+               "unsplit_accuracy": card.get("pretrained_accuracy")}
+    (out / f"{name}_eval.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(markdown_table(["Es/N0 (dB)", "hard (%)", "soft (%)"],
+                         [[k, f"{v['hard'] * 100:.2f}", f"{v['soft'] * 100:.2f}"]
+                          for k, v in table.items() if k != "unsplit"]))
+    print(f"\nrate vs accuracy at {args.rate_snr:g} dB "
+          f"(unsplit {card.get('pretrained_accuracy', float('nan')) * 100:.2f} %):")
+    print(markdown_table(["M", "bytes/image", "KB per 64 images", "hard (%)", "soft (%)"],
+                         rows))
+    print(f"\nwrote {png} and CSV/JSON beside it")
+    return 0

@@ -1,0 +1,152 @@
+"""PhyDNN: a split classifier whose split point speaks M-PSK (paper 003, Sec. III, Fig. 2-3).
+
+::
+
+    TX (device)                              RX (edge server)
+    x -> head H -> H_i(x) -> delta^T H_i(x)  y -> demod g_m: hard index k or posterior p
+      (Eq. 2) -> z_i = argmax (or Gumbel)      -> pi^-1 -> lookup: delta[k] or sum_k p_k delta[k]
+      -> pi(z_i) -> PSK point h_m ~channel~>   -> tail T -> class logits
+
+In training (Alg. 1) z is a straight-through Gumbel-softmax sample (temperature ``tau``), the
+channel adds CN(0, sigma^2) per symbol, and the receiver's hard decision passes gradients
+through the demodulator's posterior (straight-through), so symbol errors reach the tail and
+gradients reach the head and the codebook. The binding path T(H(x)) (Eq. 9) skips codebook
+and channel. ``pi`` (embedding -> point) is a buffer, part of the model and its fingerprint.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from phydnn.errors import check_choice, check_power_of_two
+from phydnn.models.assignment import assign_constellation, fingerprint
+from phydnn.models.codebook import EmbeddingCodebook
+from phydnn.phy import PSKConstellation, add_awgn
+
+__all__ = ["PhyDNN", "RECEIVERS", "build_phydnn"]
+
+RECEIVERS = ("hard", "soft")
+
+
+class PhyDNN(nn.Module):
+    """Head + embedding codebook + PSK link + tail, built from a split backbone."""
+
+    def __init__(self, head: nn.Module, tail: nn.Module, num_embeddings: int,
+                 feature_dim: int, scoring: str = "distance") -> None:
+        super().__init__()
+        check_power_of_two("M", num_embeddings)
+        self.head, self.tail = head, tail
+        self.codebook = EmbeddingCodebook(num_embeddings, feature_dim, scoring)
+        self.constellation = PSKConstellation(num_embeddings)
+        self.register_buffer("pi", torch.arange(num_embeddings))
+
+    # --- the codebook and its map -------------------------------------------------------
+    @property
+    def order(self) -> int:
+        """M: number of embeddings = PSK order."""
+        return self.codebook.num_embeddings
+
+    @property
+    def bits_per_symbol(self) -> int:
+        return int(math.log2(self.order))
+
+    @property
+    def pi_inv(self) -> Tensor:
+        """Point index -> embedding index."""
+        return torch.argsort(self.pi)
+
+    def fingerprint(self) -> str:
+        return fingerprint(self.codebook.embeddings, self.pi)
+
+    def reassign_constellation(self) -> None:
+        """Recompute pi so that close embeddings sit on adjacent PSK points (Sec. III-B)."""
+        self.pi = assign_constellation(self.codebook.embeddings).to(self.pi.device)
+
+    @torch.no_grad()
+    def prune(self, usage: Tensor, new_order: int) -> Tensor:
+        """Keep the ``new_order`` most used embeddings (Sec. III-C), re-map; returns kept ids."""
+        check_power_of_two("M", new_order)
+        keep = torch.sort(usage.argsort(descending=True)[:new_order]).values
+        self.codebook.keep(keep.to(self.codebook.embeddings.device))
+        self.constellation = PSKConstellation(new_order).to(self.pi.device)
+        self.pi = torch.arange(new_order, device=self.pi.device)
+        self.reassign_constellation()
+        return keep
+
+    # --- transmitter ----------------------------------------------------------------------
+    def encode(self, x: Tensor) -> Tensor:
+        """Codebook logits (N, H', W', M) of p(z_i | x) (Eq. 1-2)."""
+        return self.codebook.logits(self.head(x))
+
+    @torch.no_grad()
+    def transmit(self, x: Tensor) -> Tensor:
+        """Point indices (N, H', W') to send: pi(argmax_k p(z_i = k | x))."""
+        return self.pi[self.encode(x).argmax(-1)]
+
+    # --- receiver -------------------------------------------------------------------------
+    def receive(self, received: Tensor, noise_var: float | Tensor,
+                receiver: str = "hard") -> Tensor:
+        """Class logits from received symbols (N, H', W'): hard or soft embedding lookup."""
+        check_choice("receiver", receiver, RECEIVERS)
+        if receiver == "hard":
+            emb = self.pi_inv[self.constellation.demodulate_hard(received)]
+            return self.tail(self.codebook.lookup_indices(emb))
+        post = self.constellation.demodulate_soft(received, noise_var)
+        return self.tail(self.codebook.lookup(post[..., self.pi]))
+
+    def simulate(self, x: Tensor, noise_var: float | Tensor, receiver: str = "hard",
+                 generator: torch.Generator | None = None) -> Tensor:
+        """The whole link in torch at inference: transmit, AWGN, receive -> class logits."""
+        sym = self.constellation.modulate(self.transmit(x))
+        return self.receive(add_awgn(sym, noise_var, generator), noise_var, receiver)
+
+    # --- training (Alg. 1) ----------------------------------------------------------------
+    def forward(self, x: Tensor, noise_var: Tensor | float, tau: float = 0.5,
+                soft: bool = False) -> dict[str, Any]:
+        """One Monte-Carlo realisation of Eq. (7) plus the binding path of Eq. (9).
+
+        Returns ``logits`` (through the channel), ``bind_logits`` (T(H(x))), ``entropy``
+        (sum_i H(z_i|x) per image, mean over the batch) and ``symbol_errors`` (fraction).
+        ``noise_var`` is a scalar or one value per image (N,); ``soft`` uses the posterior
+        lookup instead of the hard one for this realisation.
+        """
+        feats = self.head(x)
+        logits_z = self.codebook.logits(feats)
+        log_p = F.log_softmax(logits_z, -1)
+        entropy = -(log_p.exp() * log_p).sum(-1).flatten(1).sum(1).mean()
+        z = F.gumbel_softmax(logits_z, tau=tau, hard=True)           # (N, H, W, M), ST
+        sym = self.constellation.modulate_onehot(z[..., self.pi_inv])  # embedding -> point
+        nv = torch.as_tensor(noise_var, dtype=torch.float32, device=x.device)
+        nv = nv.view(-1, 1, 1) if nv.dim() else nv
+        y = add_awgn(sym, nv)
+        post = self.constellation.demodulate_soft(y, nv)                # over points
+        if soft:
+            w_pts = post
+        else:
+            hard = F.one_hot(post.argmax(-1), self.order).to(post.dtype)
+            w_pts = hard + post - post.detach()                          # straight-through
+        logits = self.tail(self.codebook.lookup(w_pts[..., self.pi]))
+        sent = z.argmax(-1)
+        errors = (self.pi_inv[post.argmax(-1)] != sent).float().mean()
+        return {"logits": logits, "bind_logits": self.tail(feats), "entropy": entropy,
+                "symbol_errors": errors.detach(), "indices": sent.detach()}
+
+
+def build_phydnn(backbone: nn.Module, split: str, num_embeddings: int,
+                 input_shape: tuple[int, int, int], scoring: str = "distance") -> PhyDNN:
+    """A PhyDNN over ``backbone`` split at ``split``; the codebook's dimension is the head's
+    channel count at that split."""
+    head, tail = backbone.split(split)
+    with torch.no_grad():
+        was = head.training
+        head.eval()
+        feat = head(torch.zeros(1, *input_shape))
+        head.train(was)
+    model = PhyDNN(head, tail, num_embeddings, int(feat.shape[1]), scoring)
+    model.feature_shape = tuple(int(v) for v in feat.shape[1:])  # (C', H', W')
+    return model

@@ -1,0 +1,326 @@
+"""PhyDNN fine-tuning from a pretrained backbone (paper 003, Sec. III-C, Alg. 1).
+
+Loss per mini-batch (Eq. 7-9)::
+
+    L = 1/N_mc sum_j CE(T(lookup(g_m(h_m(z_j) + eps_j))), y)     through the channel
+        + beta * sum_i H(z_i | x)                                  conditional entropy
+        + CE(T(H(x)), y)                                           binding loss, Eq. (9)
+
+with z_j straight-through Gumbel-softmax samples. The codebook starts at k-means centroids of
+head-output slices; the backbone is frozen for ``freeze_epochs`` and then trained at a lower
+learning rate than the embeddings; beta grows linearly by ``beta_growth`` over the run; at each
+of ``prune_epochs`` the least-used embeddings are removed down to the next M of ``prune_path``
+and the constellation map is recomputed. Before each pruning step, and at the end, the model
+is saved as ``<out>_m<M>`` so every M on the path ships as its own bundle.
+
+Runs alone or under ``torchrun`` (DistributedDataParallel, gloo on CPU): ranks shard the
+batches, gradients are averaged by DDP, rank 0 writes files. Every epoch writes a resume
+point (weights, M, epoch); ``--resume`` continues from it with fresh optimiser moments.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from phydnn import __version__
+from phydnn.checkpoint import bundle_paths, load_bundle, save_bundle
+from phydnn.data import ImageDataset, iterate_batches, load_dataset, num_batches
+from phydnn.errors import CheckpointError, ConfigError
+from phydnn.models import (
+    PhyDNN,
+    build_phydnn,
+    kmeans,
+    load_backbone,
+    load_phydnn,
+    save_phydnn,
+    split_complexity,
+)
+from phydnn.phy import snr_db_to_noise_var
+from phydnn.training.config import FinetuneConfig
+from phydnn.training.evaluate import codebook_usage, link_accuracy
+from phydnn.training.progress import progress
+
+__all__ = ["CARD_SNRS", "evaluate_into_card", "finetune", "snapshot_path"]
+
+CARD_SNRS = [0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 18.0, 20.0]
+
+
+def snapshot_path(cfg: FinetuneConfig, order: int) -> str:
+    """Bundle path of the model at codebook size ``order``: <out>_m<M>."""
+    return f"{cfg.out}_m{order}"
+
+
+def _rank_world() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return (dist.get_rank(), dist.get_world_size()) if world > 1 else (0, 1)
+
+
+def _refuse_overwrite(cfg: FinetuneConfig, resume: bool, force: bool) -> None:
+    if resume or force:
+        return
+    taken = [snapshot_path(cfg, m) for m in cfg.path
+             if any(p.exists() for p in bundle_paths(snapshot_path(cfg, m)))]
+    if taken:
+        raise ConfigError(f"out={cfg.out!r}: {taken[0]} already exists; pass --force to "
+                          f"replace it or choose another --out")
+
+
+def _init_codebook(model: PhyDNN, train: ImageDataset, cfg: FinetuneConfig) -> None:
+    """k-means centroids of head-output slices over training images (Sec. III-B)."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    slices = []
+    model.eval()
+    with torch.no_grad():
+        for x, _ in iterate_batches(train.subset(cfg.kmeans_images), 500):
+            f = model.head(x)
+            slices.append(f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]))
+    pts = torch.cat(slices)
+    pts = pts[torch.randperm(len(pts), generator=gen)[:cfg.kmeans_slices]]
+    model.codebook.embeddings.data.copy_(kmeans(pts, model.order, generator=gen))
+    model.reassign_constellation()
+
+
+def _set_frozen(model: PhyDNN, frozen: bool) -> None:
+    for part in (model.head, model.tail):
+        part.requires_grad_(not frozen)
+        part.train(not frozen)  # a frozen backbone keeps its batch-norm statistics too
+
+
+def _optimizer(model: PhyDNN, cfg: FinetuneConfig, frozen: bool) -> torch.optim.Optimizer:
+    groups: list[dict[str, Any]] = [{"params": [model.codebook.embeddings],
+                                     "lr": cfg.lr_embeddings}]
+    if not frozen:
+        backbone = [p for p in (*model.head.parameters(), *model.tail.parameters())]
+        groups.append({"params": backbone, "lr": cfg.lr_backbone})
+    return torch.optim.Adam(groups)
+
+
+def _wrap(model: PhyDNN, world: int) -> nn.Module:
+    if world == 1:
+        return model
+    return nn.parallel.DistributedDataParallel(model)
+
+
+def _noise_var(cfg: FinetuneConfig, n: int) -> torch.Tensor:
+    if cfg.snr_spread_db == 0:
+        return torch.full((n,), snr_db_to_noise_var(cfg.snr_db))
+    snr = cfg.snr_db + (torch.rand(n) * 2 - 1) * cfg.snr_spread_db
+    return 10.0 ** (-snr / 10.0)
+
+
+class _Run:
+    """State of one fine-tuning run: the model, data, schedule and bookkeeping."""
+
+    def __init__(self, cfg: FinetuneConfig, command: str, resume: bool) -> None:
+        self.cfg, self.command, self.resume = cfg, command, resume
+        self.rank, self.world = _rank_world()
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed * 100 + self.rank)
+        backbone, self.pre_card = load_backbone(cfg.pretrained)
+        if self.pre_card.get("dataset") != cfg.dataset:
+            raise CheckpointError(f"{cfg.pretrained} was trained on "
+                                  f"{self.pre_card.get('dataset')!r}, not on {cfg.dataset!r}")
+        self.backbone_name = self.pre_card["backbone"]
+        self.train = load_dataset(cfg.dataset, "train", cfg.data_root or None)
+        self.test = load_dataset(cfg.dataset, "test", cfg.data_root or None)
+        if cfg.train_subset:
+            self.train = self.train.subset(cfg.train_subset)
+        self.model = build_phydnn(backbone, cfg.split, cfg.M, self.train.input_shape,
+                                  cfg.scoring)
+        self.start_epoch, self.elapsed = 0, 0.0
+        self.steps_per_epoch = num_batches(len(self.train), cfg.batch_size, self.world, True)
+        self.metrics = Path(f"{cfg.out}.metrics.csv")
+        self.resume_path = f"{cfg.out}.resume"
+
+    # --- bookkeeping ------------------------------------------------------------------
+    def card_base(self) -> dict[str, Any]:
+        feats_hw = self.model.feature_shape[1:]
+        positions = int(feats_hw[0] * feats_hw[1])
+        return {"backbone": self.backbone_name, "in_channels": self.train.input_shape[0],
+                "num_classes": self.train.num_classes, **self.train.card(),
+                "split": self.cfg.split, "feature_shape": [self.model.codebook.dim,
+                                                           *map(int, feats_hw)],
+                "positions_per_image": positions, "pretrained": self.cfg.pretrained,
+                "pretrained_accuracy": self.pre_card.get("test_accuracy"),
+                "train_snr_db": self.cfg.snr_db, "train_snr_spread_db": self.cfg.snr_spread_db,
+                "config": self.cfg.as_dict(), "command": self.command,
+                "gr_phydnn_version": __version__}
+
+    def save_resume(self, epoch: int) -> None:
+        if self.rank == 0:
+            save_bundle(self.resume_path, self.model.state_dict(),
+                        {"kind": "resume", "epoch": epoch, "M": self.model.order,
+                         "elapsed_s": self.elapsed, "config": self.cfg.as_dict()})
+
+    def load_resume(self) -> None:
+        state, card = load_bundle(self.resume_path)
+        same = {k: card["config"].get(k) == getattr(self.cfg, k)
+                for k in ("pretrained", "dataset", "split", "M", "prune_path")}
+        if not all(same.values()):
+            bad = [k for k, ok in same.items() if not ok][0]
+            raise ConfigError(f"the resume point {self.resume_path} was made with another "
+                              f"{bad}; remove it or drop --resume")
+        backbone, _ = load_backbone(self.cfg.pretrained)
+        self.model = build_phydnn(backbone, self.cfg.split, int(card["M"]),
+                                  self.train.input_shape, self.cfg.scoring)
+        self.model.load_state_dict(state)
+        self.start_epoch, self.elapsed = int(card["epoch"]), float(card["elapsed_s"])
+
+    def log_row(self, row: dict[str, Any]) -> None:
+        if self.rank != 0:
+            return
+        new = not self.metrics.exists() or self.start_epoch == 0 and row["epoch"] == 1
+        with self.metrics.open("w" if new else "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+
+    # --- training -----------------------------------------------------------------------
+    def beta(self, step: int) -> float:
+        total = max(self.cfg.epochs * self.steps_per_epoch - 1, 1)
+        return self.cfg.beta_start * (1 + (self.cfg.beta_growth - 1) * step / total)
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        cfg = self.cfg
+        frozen = epoch < cfg.freeze_epochs
+        self.model.train()
+        _set_frozen(self.model, frozen)
+        opt = _optimizer(self.model, cfg, frozen)
+        net = _wrap(self.model, self.world)
+        gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+        sums = {"loss": 0.0, "ce": 0.0, "entropy": 0.0, "bind": 0.0, "ser": 0.0, "acc": 0.0}
+        batches = iterate_batches(self.train, cfg.batch_size, shuffle=True, augment=True,
+                                  generator=gen, rank=self.rank, world_size=self.world,
+                                  drop_last=True)
+        bar = progress(batches, total=self.steps_per_epoch,
+                       desc=f"epoch {epoch + 1}/{cfg.epochs} M={self.model.order}",
+                       disable=self.rank != 0)
+        beta = 0.0
+        for i, (x, y) in enumerate(bar):
+            beta = self.beta(epoch * self.steps_per_epoch + i)
+            ce = torch.zeros(())
+            for _ in range(cfg.n_mc):
+                soft = bool(torch.rand(()) < cfg.soft_fraction)
+                out = net(x, _noise_var(cfg, len(y)), cfg.tau, soft)
+                ce = ce + F.cross_entropy(out["logits"], y) / cfg.n_mc
+            bind = F.cross_entropy(out["bind_logits"], y)
+            loss = ce + beta * out["entropy"] + bind
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            for key, v in (("loss", loss), ("ce", ce), ("entropy", out["entropy"]),
+                           ("bind", bind), ("ser", out["symbol_errors"])):
+                sums[key] += v.item()
+            sums["acc"] += (out["logits"].argmax(1) == y).float().mean().item()
+            bar.set_postfix(loss=f"{sums['loss'] / (i + 1):.3f}",
+                            acc=f"{sums['acc'] / (i + 1):.3f}", refresh=False)
+        n = max(self.steps_per_epoch, 1)
+        return {**{k: v / n for k, v in sums.items()}, "beta": beta}
+
+    def prune(self, new_order: int) -> None:
+        usage = codebook_usage(self.model, self.train)
+        if self.world > 1:
+            dist.all_reduce(usage)
+        kept = self.model.prune(usage, new_order)
+        if self.rank == 0:
+            share = float(usage[kept].sum()) / max(float(usage.sum()), 1.0)
+            print(f"pruned to M={new_order}: kept embeddings {kept.tolist()} "
+                  f"carrying {share * 100:.1f} % of the symbols", flush=True)
+
+    def run(self) -> list[str]:
+        cfg = self.cfg
+        if self.resume and bundle_paths(self.resume_path)[1].exists():
+            self.load_resume()
+        else:
+            _init_codebook(self.model, self.train, cfg)
+        val = self.test.subset(cfg.eval_images)
+        saved: list[str] = []
+        for epoch in range(self.start_epoch, cfg.epochs):
+            if epoch in cfg.prune_epochs:
+                nxt = cfg.prune_path[cfg.prune_epochs.index(epoch)]
+                if self.model.order > nxt:
+                    saved.append(self.save_snapshot())
+                    self.prune(nxt)
+            t0 = time.perf_counter()
+            stats = self.train_epoch(epoch)
+            self.elapsed += time.perf_counter() - t0
+            acc = link_accuracy(self.model, val, [cfg.snr_db]) if self.rank == 0 else {}
+            at = acc.get(f"{float(cfg.snr_db):.1f}", {})
+            self.log_row({"epoch": epoch + 1, "M": self.model.order,
+                          **{k: f"{v:.5g}" for k, v in stats.items()},
+                          "val_hard": f"{at.get('hard', 0):.4f}",
+                          "val_soft": f"{at.get('soft', 0):.4f}",
+                          "val_unsplit": f"{acc.get('unsplit', {}).get('acc', 0):.4f}",
+                          "seconds": f"{self.elapsed:.1f}"})
+            if self.rank == 0:
+                print(f"epoch {epoch + 1}: M={self.model.order} loss {stats['loss']:.4f} "
+                      f"SER {stats['ser']:.4f} val@{cfg.snr_db:g}dB hard {at.get('hard', 0):.4f}"
+                      f" soft {at.get('soft', 0):.4f} ({self.elapsed:.0f} s)", flush=True)
+            self.save_resume(epoch + 1)
+        saved.append(self.save_snapshot())
+        if self.rank == 0:
+            for p in bundle_paths(self.resume_path):
+                p.unlink(missing_ok=True)
+        return saved
+
+    def save_snapshot(self) -> str:
+        """Save the model at its current M (rank 0; weights identical on every rank)."""
+        path = snapshot_path(self.cfg, self.model.order)
+        if self.rank == 0:
+            save_phydnn(path, self.model, {**self.card_base(),
+                                           "training_time_s": round(self.elapsed, 1)})
+        return path
+
+
+def evaluate_into_card(path: str, data: ImageDataset, snrs: list[float] = CARD_SNRS,
+                       seed: int = 0) -> dict[str, Any]:
+    """Measure accuracy vs SNR (hard and soft) on ``data`` and write it into the model card."""
+    model, card = load_phydnn(path)
+    t0 = time.perf_counter()
+    table = link_accuracy(model, data, snrs, seed=seed)
+    parts = split_complexity(model.head, model.tail, tuple(card["input_shape"]))
+    positions = int(card["positions_per_image"])
+    card.update({
+        "accuracy_vs_snr": {k: v for k, v in table.items() if k != "unsplit"},
+        "unsplit_accuracy_after_finetuning": table["unsplit"]["acc"],
+        "eval_images": len(data), "eval_seed": seed,
+        "eval_time_s": round(time.perf_counter() - t0, 1),
+        "bits_per_image": positions * model.bits_per_symbol,
+        "bytes_per_image": positions * model.bits_per_symbol / 8,
+        "head": {"params": parts["head"].params, "macs": parts["head"].macs},
+        "tail": {"params": parts["tail"].params, "macs": parts["tail"].macs},
+    })
+    save_phydnn(path, model, card)
+    return load_phydnn(path)[1]
+
+
+def finetune(cfg: FinetuneConfig, command: str = "phydnn train", resume: bool = False,
+             force: bool = False) -> list[dict[str, Any]]:
+    """Fine-tune, save a bundle per M on the pruning path, evaluate each into its card.
+
+    Refuses to overwrite existing bundles at ``cfg.out`` unless ``force`` (or ``resume``).
+    """
+    _refuse_overwrite(cfg, resume, force)
+    run = _Run(cfg, command, resume)
+    paths = run.run()
+    cards: list[dict[str, Any]] = []
+    if run.rank == 0:
+        for p in paths:
+            cards.append(evaluate_into_card(p, run.test))
+            print(f"wrote {p}.safetensors / .json", flush=True)
+    if run.world > 1:
+        dist.barrier()
+    return cards
