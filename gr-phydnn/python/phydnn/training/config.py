@@ -28,6 +28,7 @@ class FinetuneConfig:
     """PhyDNN fine-tuning (paper Alg. 1); defaults follow the paper where it gives values."""
 
     pretrained: str = "models/fmnist_resnet20"
+    backbone: str = "resnet20"                    # must match the pretrained bundle
     dataset: str = "fashion-mnist"
     data_root: str = ""
     split: str = "stage1"

@@ -128,7 +128,7 @@ class _Run:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed * 100 + self.rank)
-        backbone, self.pre_card = load_backbone(cfg.pretrained)
+        backbone, self.pre_card = load_backbone(cfg.pretrained, expect_backbone=cfg.backbone)
         if self.pre_card.get("dataset") != cfg.dataset:
             raise CheckpointError(f"{cfg.pretrained} was trained on "
                                   f"{self.pre_card.get('dataset')!r}, not on {cfg.dataset!r}")
@@ -167,7 +167,7 @@ class _Run:
     def load_resume(self) -> None:
         state, card = load_bundle(self.resume_path)
         same = {k: card["config"].get(k) == getattr(self.cfg, k)
-                for k in ("pretrained", "dataset", "split", "M", "prune_path")}
+                for k in ("pretrained", "backbone", "dataset", "split", "M", "prune_path")}
         if not all(same.values()):
             bad = [k for k, ok in same.items() if not ok][0]
             raise ConfigError(f"the resume point {self.resume_path} was made with another "
@@ -227,6 +227,9 @@ class _Run:
             sums["acc"] += (out["logits"].argmax(1) == y).float().mean().item()
             bar.set_postfix(loss=f"{sums['loss'] / (i + 1):.3f}",
                             acc=f"{sums['acc'] / (i + 1):.3f}", refresh=False)
+        if self.world > 1:  # batch-norm statistics moved apart in the last forward passes
+            for buf in self.model.buffers():
+                dist.broadcast(buf, 0)
         n = max(self.steps_per_epoch, 1)
         return {**{k: v / n for k, v in sums.items()}, "beta": beta}
 
@@ -270,11 +273,29 @@ class _Run:
                       f"SER {stats['ser']:.4f} val@{cfg.snr_db:g}dB hard {at.get('hard', 0):.4f}"
                       f" soft {at.get('soft', 0):.4f} ({self.elapsed:.0f} s)", flush=True)
             self.save_resume(epoch + 1)
+        self.check_ranks_agree()
         saved.append(self.save_snapshot())
         if self.rank == 0:
             for p in bundle_paths(self.resume_path):
                 p.unlink(missing_ok=True)
         return saved
+
+    def check_ranks_agree(self) -> None:
+        """Under DDP every rank must end with the same weights: compare a checksum."""
+        if self.world == 1:
+            return
+        flat = torch.cat([v.detach().double().flatten()
+                          for v in self.model.state_dict().values()])
+        mine = torch.stack([flat.sum(), (flat * torch.arange(len(flat), dtype=flat.dtype)
+                                          .remainder(97)).sum()])
+        every = [torch.zeros_like(mine) for _ in range(self.world)]
+        dist.all_gather(every, mine)
+        agree = all(torch.equal(e, every[0]) for e in every)
+        if self.rank == 0:
+            print(f"DDP: {self.world} ranks, identical weights on every rank: {agree}",
+                  flush=True)
+        if not agree:
+            raise RuntimeError("DDP ranks ended with different weights")
 
     def save_snapshot(self) -> str:
         """Save the model at its current M (rank 0; weights identical on every rank)."""

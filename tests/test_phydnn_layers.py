@@ -1,0 +1,135 @@
+"""PhyDNN building blocks: codebook (Eq. 2), k-means, constellation assignment, the network."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from phydnn.errors import ConfigError
+from phydnn.models import (
+    EmbeddingCodebook,
+    assign_constellation,
+    build_backbone,
+    build_phydnn,
+    kmeans,
+)
+from phydnn.models.assignment import cycle_length
+
+
+def _ring(m: int, dim: int = 16, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Embeddings on a noisy ring in ``dim`` dimensions, stored in shuffled order."""
+    g = torch.Generator().manual_seed(seed)
+    ang = torch.arange(m) * 2 * math.pi / m
+    basis = torch.linalg.qr(torch.randn(dim, 2, generator=g)).Q
+    pts = torch.stack([ang.cos(), ang.sin()], 1) @ basis.T * 3 + 0.01 * torch.randn(m, dim,
+                                                                                    generator=g)
+    perm = torch.randperm(m, generator=g)
+    return pts[perm], perm
+
+
+@pytest.mark.parametrize("m", [4, 8, 16])
+def test_nearest_embeddings_go_to_adjacent_points(m):
+    emb, _ = _ring(m, seed=m)
+    pi = assign_constellation(emb)
+    assert sorted(pi.tolist()) == list(range(m))
+    d = torch.cdist(emb, emb) + torch.eye(m) * 1e9
+    for k in range(m):
+        nearest = int(d[k].argmin())
+        gap = (int(pi[k]) - int(pi[nearest])) % m
+        assert gap in (1, m - 1), (k, nearest, pi.tolist())
+
+
+@pytest.mark.parametrize("m", [4, 8, 16])
+def test_assignment_is_no_worse_than_random_maps(m):
+    emb = torch.randn(m, 16, generator=torch.Generator().manual_seed(m))
+    dist = torch.cdist(emb.double(), emb.double()).numpy()
+    tour = torch.argsort(assign_constellation(emb)).numpy()
+    best = cycle_length(dist, tour)
+    rng = np.random.default_rng(0)
+    assert all(best <= cycle_length(dist, rng.permutation(m)) + 1e-9 for _ in range(2000))
+
+
+def test_kmeans_finds_separated_clusters():
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(4, 8, generator=g) * 10
+    pts = (centres[:, None] + torch.randn(4, 200, 8, generator=g) * 0.1).reshape(-1, 8)
+    found = kmeans(pts, 4, generator=g)
+    err = torch.cdist(found, centres).min(1).values
+    assert float(err.max()) < 0.1
+
+
+def test_kmeans_needs_enough_points():
+    with pytest.raises(ConfigError, match="k=8"):
+        kmeans(torch.randn(5, 2), 8)
+
+
+def test_distance_scoring_picks_the_nearest_embedding():
+    cb = EmbeddingCodebook(4, 3)
+    with torch.no_grad():
+        cb.embeddings.copy_(torch.tensor([[0.0, 0, 0], [1, 0, 0], [5, 0, 0], [0, 4, 0]]))
+    feats = torch.tensor([[0.9, 0, 0], [4.0, 0, 0], [0.1, 0.1, 0]]).T.reshape(1, 3, 1, 3)
+    assert cb.logits(feats).argmax(-1).flatten().tolist() == [1, 2, 0]
+    inner = EmbeddingCodebook(4, 3, scoring="inner")
+    inner.embeddings.data.copy_(cb.embeddings.data)
+    # Eq. (2) as written prefers the longest embedding for non-negative slices
+    assert inner.logits(feats).argmax(-1).flatten().tolist() == [2, 2, 2]
+    back = cb.lookup_indices(torch.tensor([[[1, 2, 0]]]))
+    assert torch.equal(back, cb.lookup(torch.nn.functional.one_hot(
+        torch.tensor([[[1, 2, 0]]]), 4).float()))
+
+
+@pytest.fixture
+def tiny_phydnn():
+    net = build_backbone("resnet20", 1, 10).eval()
+    model = build_phydnn(net, "stage1", 8, (1, 8, 8))
+    model.reassign_constellation()
+    return model.eval()
+
+
+def test_training_forward_reaches_codebook_and_head(tiny_phydnn):
+    model = tiny_phydnn.train()
+    out = model(torch.randn(6, 1, 8, 8), torch.full((6,), 0.1), tau=0.5)
+    assert out["logits"].shape == (6, 10) and out["bind_logits"].shape == (6, 10)
+    assert 0 <= out["entropy"].item() <= 64 * math.log(8) + 1e-4
+    (out["logits"].logsumexp(1).sum() + out["entropy"]).backward()
+    assert float(model.codebook.embeddings.grad.abs().sum()) > 0
+    assert float(model.head[0][0].weight.grad.abs().sum()) > 0
+
+
+def test_noiseless_link_equals_codebook_path_and_soft_equals_hard(tiny_phydnn):
+    x = torch.randn(5, 1, 8, 8)
+    with torch.no_grad():
+        idx = tiny_phydnn.encode(x).argmax(-1)
+        expected = tiny_phydnn.tail(tiny_phydnn.codebook.lookup_indices(idx))
+        hard = tiny_phydnn.simulate(x, 1e-6, "hard")
+        soft = tiny_phydnn.simulate(x, 1e-6, "soft")
+    assert torch.allclose(hard, expected) and torch.allclose(soft, expected, atol=1e-4)
+
+
+def test_prune_keeps_the_most_used_and_remaps(tiny_phydnn):
+    before = tiny_phydnn.codebook.embeddings.detach().clone()
+    usage = torch.tensor([5, 100, 0, 70, 1, 90, 3, 2])
+    kept = tiny_phydnn.prune(usage, 4)
+    assert kept.tolist() == [0, 1, 3, 5]
+    assert torch.equal(tiny_phydnn.codebook.embeddings.detach(), before[kept])
+    assert tiny_phydnn.order == 4 and sorted(tiny_phydnn.pi.tolist()) == [0, 1, 2, 3]
+    assert tiny_phydnn.constellation.order == 4
+
+
+def test_fingerprint_changes_with_codebook_and_map(tiny_phydnn):
+    fp = tiny_phydnn.fingerprint()
+    tiny_phydnn.pi = tiny_phydnn.pi.roll(1)
+    assert tiny_phydnn.fingerprint() != fp
+
+
+def test_unknown_receiver_is_refused(tiny_phydnn):
+    with pytest.raises(ConfigError, match="receiver='ml'"):
+        tiny_phydnn.simulate(torch.randn(1, 1, 8, 8), 0.1, "ml")
+
+
+def test_codebook_size_must_be_a_power_of_two():
+    with pytest.raises(ConfigError, match="power of two"):
+        build_phydnn(build_backbone("resnet20", 1, 10), "stage1", 6, (1, 8, 8))
