@@ -177,3 +177,12 @@ def test_ddp_two_ranks_agree_and_write_one_checkpoint(pretrained, tmp_path):
     model, card = load_phydnn(f"{out}_m4")
     assert card["accuracy_vs_snr"]["12.0"]["hard"] > 0.2
     assert len(Path(f"{out}.metrics.csv").read_text().strip().splitlines()) == 1 + 3
+
+
+def test_demo_runs_the_backbone_and_the_link(pretrained, trained, capsys):
+    rc = main(["demo", "--model", str(pretrained), "--phydnn", f"{trained}_m4",
+               "--images", "200", "--snr", "4", "12"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "tail(head(x)) == model(x): True" in out
+    assert "M=4 PSK, 64 symbols = 16 bytes per image" in out
+    assert "Es/N0  12.0 dB   hard" in out

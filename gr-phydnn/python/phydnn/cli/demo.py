@@ -1,8 +1,10 @@
-"""``phydnn demo``: the main job on real Fashion-MNIST test images with the shipped model.
+"""``phydnn demo``: the main job on real Fashion-MNIST test images with the shipped models.
 
 What it shows at this stage of the project: the shipped pretrained ResNet-20's accuracy, its
 split into head (device) and tail (edge server) with exactness, sizes and bits on air per
-image at the paper's split point, and the PSK physical layer in torch against theory.
+image at the paper's split point, the PSK physical layer in torch against theory, and the
+shipped PhyDNN (M = 4) classifying the same images through the simulated PSK link over AWGN
+with hard and soft receivers, next to the unsplit model.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import argparse
 import time
 from pathlib import Path
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[4] / "models" / "fmnist_resnet20"
+MODELS = Path(__file__).resolve().parents[4] / "models"
+DEFAULT_MODEL = MODELS / "fmnist_resnet20"
+DEFAULT_PHYDNN = MODELS / "fmnist_resnet20_phydnn_m4"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,8 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="backbone bundle (no suffix)")
     p.add_argument("--images", type=int, default=10000, help="test images to classify")
     p.add_argument("--split", default="stage1", help="split point (default: %(default)s)")
-    p.add_argument("--snr", type=float, nargs="+", default=[0.0, 6.0, 12.0, 20.0],
-                   help="Es/N0 values in dB for the PSK check")
+    p.add_argument("--phydnn", default=str(DEFAULT_PHYDNN), help="PhyDNN bundle (no suffix)")
+    p.add_argument("--snr", type=float, nargs="+", default=[0.0, 4.0, 12.0, 20.0],
+                   help="Es/N0 values in dB for the PSK check and the PhyDNN link")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,4 +82,29 @@ def run(args: argparse.Namespace) -> int:
                         .float().mean())
             row.append(f"{ser:.2e} / {float(psk_ser_theory(m, snr)):.2e}")
         print(f"  {snr:8.1f} " + "".join(f"{r:>22}" for r in row))
+    if bundle_paths(args.phydnn)[0].exists():
+        _phydnn_link(args, test, acc)
+    else:
+        print(f"(no PhyDNN model at {args.phydnn}: train one with 'phydnn train')")
     return 0 if exact and math.isfinite(acc) else 1
+
+
+def _phydnn_link(args: argparse.Namespace, test, unsplit: float) -> None:
+    """Classify the test images through the torch PSK link with the shipped PhyDNN."""
+    from phydnn.models import load_phydnn
+    from phydnn.training import link_accuracy
+
+    model, card = load_phydnn(args.phydnn)
+    t0 = time.perf_counter()
+    table = link_accuracy(model, test, args.snr)
+    secs = time.perf_counter() - t0
+    bits = card["positions_per_image"] * model.bits_per_symbol
+    print(f"PhyDNN     {args.phydnn}: split {card['split']}, M={model.order} PSK, "
+          f"{card['positions_per_image']} symbols = {bits // 8} bytes per image "
+          f"({bits * 64 // 8 / 1024:.1f} KB per 64 images), fingerprint {card['fingerprint']}")
+    print(f"  accuracy through the simulated link on the same {len(test)} images "
+          f"(unsplit model: {unsplit * 100:.2f} %; {secs:.0f} s):")
+    for snr in args.snr:
+        at = table[f"{snr:.1f}"]
+        print(f"  Es/N0 {snr:5.1f} dB   hard {at['hard'] * 100:6.2f} %   "
+              f"soft {at['soft'] * 100:6.2f} %")

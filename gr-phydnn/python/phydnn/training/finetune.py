@@ -143,6 +143,9 @@ class _Run:
         self.steps_per_epoch = num_batches(len(self.train), cfg.batch_size, self.world, True)
         self.metrics = Path(f"{cfg.out}.metrics.csv")
         self.resume_path = f"{cfg.out}.resume"
+        self._opt_key: tuple[bool, int] | None = None
+        self._opt: torch.optim.Optimizer | None = None
+        self._net: nn.Module | None = None
 
     # --- bookkeeping ------------------------------------------------------------------
     def card_base(self) -> dict[str, Any]:
@@ -198,8 +201,11 @@ class _Run:
         frozen = epoch < cfg.freeze_epochs
         self.model.train()
         _set_frozen(self.model, frozen)
-        opt = _optimizer(self.model, cfg, frozen)
-        net = _wrap(self.model, self.world)
+        if self._opt_key != (frozen, self.model.order):  # new trainable set: unfreeze, prune
+            self._opt_key = (frozen, self.model.order)
+            self._opt = _optimizer(self.model, cfg, frozen)
+            self._net = _wrap(self.model, self.world)
+        opt, net = self._opt, self._net
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         sums = {"loss": 0.0, "ce": 0.0, "entropy": 0.0, "bind": 0.0, "ser": 0.0, "acc": 0.0}
         batches = iterate_batches(self.train, cfg.batch_size, shuffle=True, augment=True,
