@@ -62,3 +62,14 @@ def test_failed_write_keeps_the_old_bundle(tmp_path):
     state, card = load_bundle(tmp_path / "b")
     assert card["v"] == 1 and torch.equal(state["w"], torch.ones(3))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.json", "b.safetensors"]
+
+
+def test_bundle_files_follow_the_umask(tmp_path):
+    import os
+    old = os.umask(0o022)
+    try:
+        save_bundle(tmp_path / "b", {"w": torch.ones(1)}, {})
+    finally:
+        os.umask(old)
+    for p in bundle_paths(tmp_path / "b"):
+        assert p.stat().st_mode & 0o777 == 0o644

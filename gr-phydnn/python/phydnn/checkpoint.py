@@ -36,8 +36,11 @@ def _atomic_write(target: Path, write: Any) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model file is for everyone
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
