@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import Tensor
 
-__all__ = ["ImageDataset"]
+from phydnn.errors import DatasetNotFoundError
+
+__all__ = ["ImageDataset", "require_files"]
+
+
+def require_files(paths: list[Path], name: str, how_to_get: str) -> None:
+    """Raise one clear DatasetNotFoundError naming the first missing file and the remedy."""
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise DatasetNotFoundError(f"{name} not found: {missing[0]} is missing. {how_to_get}")
 
 
 @dataclass

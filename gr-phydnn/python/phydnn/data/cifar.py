@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from phydnn.data.base import ImageDataset
-from phydnn.errors import DatasetNotFoundError, check_choice
+from phydnn.data.base import ImageDataset, require_files
+from phydnn.errors import check_choice
 
 __all__ = ["load_cifar", "safe_unpickle"]
 
@@ -67,12 +67,10 @@ def load_cifar(name: str = "cifar10", split: str = "train",
     if base.name == folder:  # the user pointed at the extracted folder itself
         base = base.parent
     paths = [base / folder / f for f in files[split]] + [base / folder / meta_file]
-    missing = [p for p in paths if not p.is_file()]
-    if missing:
-        raise DatasetNotFoundError(
-            f"{name} not found: {missing[0]} is missing. Extract the python version of the "
-            f"archive ({folder}/) into {base} or pass --data-root / set PHYDNN_CIFAR_ROOT to "
-            f"the folder that contains {folder}/. gr-phydnn never downloads data.")
+    require_files(paths, name,
+                  f"Extract the python version of the archive ({folder}/) into {base} or pass "
+                  f"--data-root / set PHYDNN_CIFAR_ROOT to the folder that contains {folder}/. "
+                  f"gr-phydnn never downloads data.")
     images, labels = [], []
     for p in paths[:-1]:
         batch = safe_unpickle(p)

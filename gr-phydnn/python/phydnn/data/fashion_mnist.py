@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from phydnn.data.base import ImageDataset
+from phydnn.data.base import ImageDataset, require_files
 from phydnn.errors import DatasetNotFoundError, check_choice
 
 __all__ = ["load_fashion_mnist", "read_idx", "FASHION_MNIST_ROOT"]
@@ -49,12 +49,9 @@ def load_fashion_mnist(split: str = "train", root: str | Path | None = None) -> 
     check_choice("split", split, FILES)
     root = Path(root or os.environ.get("PHYDNN_FASHION_MNIST", FASHION_MNIST_ROOT))
     paths = [root / f for f in FILES[split]]
-    missing = [p for p in paths if not p.is_file()]
-    if missing:
-        raise DatasetNotFoundError(
-            f"Fashion-MNIST not found: {missing[0]} is missing. Install it with "
-            f"'apt-get install dataset-fashion-mnist' (Debian), or set PHYDNN_FASHION_MNIST "
-            f"to a folder holding the four IDX .gz files.")
+    require_files(paths, "Fashion-MNIST",
+                  "Install it with 'apt-get install dataset-fashion-mnist' (Debian), or set "
+                  "PHYDNN_FASHION_MNIST to a folder holding the four IDX .gz files.")
     images = torch.from_numpy(read_idx(paths[0]).copy()).unsqueeze(1)
     labels = torch.from_numpy(read_idx(paths[1]).astype(np.int64))
     return ImageDataset("fashion-mnist", split, images, labels, CLASSES, MEAN, STD,
