@@ -21,7 +21,8 @@ from phydnn.training import PretrainConfig, link_accuracy, load_config, pretrain
 
 TRAIN = ["--dataset", "digits", "--epochs", "8", "--set", "prune_path=8,4",
          "--set", "prune_epochs=2,4", "--set", "batch_size=64", "--set", "kmeans_images=500",
-         "--set", "eval_images=360", "--set", "soft_fraction=0.5"]
+         "--set", "eval_images=360", "--set", "soft_fraction=0.5",
+         "--set", "lr_schedule=cosine"]
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,7 @@ class FinetuneConfig:
     batch_size: int = 128
     lr_embeddings: float = 1e-3                   # paper Sec. IV-B
     lr_backbone: float = 1e-4
+    lr_schedule: str = "constant"                 # or "cosine": decay to 0 over the run
     beta_start: float = 1e-4                      # Eq. (7); grows linearly ...
     beta_growth: float = 10.0                     # ... by this factor over the run
     tau: float = 0.5                              # Gumbel-softmax temperature
@@ -72,6 +73,7 @@ class FinetuneConfig:
                               f"it must lie in [0, 1]")
         check_power_of_two("M", self.M)
         check_choice("scoring", self.scoring, ("distance", "inner"))
+        check_choice("lr_schedule", self.lr_schedule, ("constant", "cosine"))
         self._check_pruning()
         return self
 

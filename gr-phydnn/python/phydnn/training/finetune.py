@@ -21,6 +21,7 @@ point (weights, M, epoch); ``--resume`` continues from it with fresh optimiser m
 from __future__ import annotations
 
 import csv
+import math
 import os
 import time
 from pathlib import Path
@@ -196,6 +197,13 @@ class _Run:
         total = max(self.cfg.epochs * self.steps_per_epoch - 1, 1)
         return self.cfg.beta_start * (1 + (self.cfg.beta_growth - 1) * step / total)
 
+    def lr_scale(self, step: int) -> float:
+        """1 for a constant schedule; 0.5 (1 + cos(pi t / T)) over all steps for cosine."""
+        if self.cfg.lr_schedule == "constant":
+            return 1.0
+        total = max(self.cfg.epochs * self.steps_per_epoch, 1)
+        return 0.5 * (1 + math.cos(math.pi * step / total))
+
     def train_epoch(self, epoch: int) -> dict[str, float]:
         cfg = self.cfg
         frozen = epoch < cfg.freeze_epochs
@@ -216,7 +224,11 @@ class _Run:
                        disable=self.rank != 0)
         beta = 0.0
         for i, (x, y) in enumerate(bar):
-            beta = self.beta(epoch * self.steps_per_epoch + i)
+            step = epoch * self.steps_per_epoch + i
+            beta = self.beta(step)
+            for group, base in zip(opt.param_groups, (cfg.lr_embeddings, cfg.lr_backbone),
+                                   strict=False):
+                group["lr"] = base * self.lr_scale(step)
             ce = torch.zeros(())
             for _ in range(cfg.n_mc):
                 soft = bool(torch.rand(()) < cfg.soft_fraction)
