@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,30 +61,19 @@ def test_bad_settings_are_refused():
         phydnn.dataset_source("imagenet", "test")
 
 
-def test_grc_block_yaml_compiles(tmp_path):
-    """A flowgraph using the block compiles headless with grcc and runs."""
-    grc = tmp_path / "src.grc"
-    grc.write_text(GRC_TEMPLATE)
-    res = subprocess.run(["grcc", "-o", str(tmp_path), str(grc)], capture_output=True, text=True)
+FLOWGRAPH = Path(__file__).resolve().parents[1] / "flowgraphs" / "dataset_source_debug.grc"
+
+
+def test_shipped_flowgraph_compiles_headless_and_runs(tmp_path):
+    """flowgraphs/dataset_source_debug.grc compiles with grcc; the program prints the PDUs."""
+    res = subprocess.run(["grcc", "-o", str(tmp_path), str(FLOWGRAPH)], capture_output=True,
+                         text=True)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "phydnn.dataset_source('digits'" in (tmp_path / "src_test.py").read_text()
-
-
-GRC_TEMPLATE = """options:
-  parameters: {author: '', category: '[GRC Hier Blocks]', generate_options: no_gui,
-    id: src_test, output_language: python, run: 'True', title: src test}
-  states: {coordinate: [8, 8], rotation: 0, state: enabled}
-blocks:
-- name: src
-  id: phydnn_dataset_source
-  parameters: {batch_size: '16', data_root: "''", dataset: "'digits'", interval_ms: '0',
-    n_images: '32', split: "'test'"}
-  states: {coordinate: [100, 100], rotation: 0, state: enabled}
-- name: dbg
-  id: blocks_message_debug
-  parameters: {en_uvec: 'True'}
-  states: {coordinate: [400, 100], rotation: 0, state: enabled}
-connections:
-- [src, batches, dbg, store]
-metadata: {file_format: 1}
-"""
+    program = tmp_path / "dataset_source_debug.py"
+    assert "phydnn.dataset_source('digits'" in program.read_text()
+    proc = subprocess.Popen([sys.executable, str(program)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)  # the source posts its 2 batches at start; then "Press Enter to quit"
+    out, err = proc.communicate("\n", timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    assert out.count("batch_id") == 2 and "n_images" in out
