@@ -6,7 +6,7 @@ import argparse
 import json
 from dataclasses import fields
 
-from phydnn.training.pretrain import PretrainConfig
+from phydnn.training.pretrain import PretrainConfig, pretrain
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,12 +36,7 @@ def run(args: argparse.Namespace) -> int:
     names = {f.name for f in fields(PretrainConfig)}
     cfg = PretrainConfig(**{k: v for k, v in vars(args).items() if k in names},
                          command=args.command_line)
-    card = pretrain_and_report(cfg)
+    card = pretrain(cfg)
     print(json.dumps({k: card[k] for k in ("backbone", "dataset", "test_accuracy",
                                            "training_time_s", "params")}, indent=2))
     return 0
-
-
-def pretrain_and_report(cfg: PretrainConfig) -> dict:
-    from phydnn.training.pretrain import pretrain
-    return pretrain(cfg)

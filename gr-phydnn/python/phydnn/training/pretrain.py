@@ -154,6 +154,7 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     if start == 0:
         metrics.write_text("epoch,train_loss,train_acc,test_acc,lr,seconds\n")
     gen = torch.Generator().manual_seed(cfg.seed)
+    loss = 0.0  # a resume point after the last epoch trains nothing more
     for epoch in range(start, cfg.epochs):
         gen.manual_seed(cfg.seed * 1000 + epoch)
         t0 = time.perf_counter()
@@ -168,6 +169,8 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
         print(f"epoch {epoch + 1}: loss {loss:.4f}, train {train_acc:.4f}, "
               f"test {test_acc:.4f}, {elapsed:.0f} s", flush=True)
         _save_resume(cfg, model, opt, epoch + 1, elapsed)
+    if not math.isfinite(loss):
+        raise ConfigError("training diverged (loss is not finite); lower --lr")
     test_acc = accuracy(model, test)
     card = {
         "backbone": cfg.backbone, "in_channels": train.input_shape[0],
@@ -183,6 +186,4 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     save_backbone(cfg.out, model, card)
     for p in bundle_paths(_resume_path(cfg)):
         p.unlink(missing_ok=True)
-    if not math.isfinite(loss):
-        raise ConfigError("training diverged (loss is not finite); lower --lr")
     return card
