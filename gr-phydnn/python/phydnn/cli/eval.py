@@ -54,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
         {f"PhyDNN M={card['M']} {r} decisions": c for r, c in curves.items()},
         card.get("pretrained_accuracy"),
         f"{card['backbone']} on {card['dataset']}, split {card['split']}, "
-        f"trained at {card['train_snr_db']:g} dB")
+        f"trained at {card['train_snr_db']:g}"
+        + (f" ± {card['train_snr_spread_db']:g}" if card.get("train_snr_spread_db") else "")
+        + " dB")
     rows, rate = [], []
     for m, path in _path_models(args.model, card):
         mdl, c = load_phydnn(path)
