@@ -66,7 +66,6 @@ class FinetuneConfig:
         for name in ("lr_embeddings", "lr_backbone", "beta_start", "beta_growth", "tau"):
             check_positive(name, getattr(self, name))
         check_non_negative("snr_spread_db", self.snr_spread_db)
-        check_non_negative("lr_backbone", self.lr_backbone)
         _check_number("snr_db", self.snr_db)
         if not 0.0 <= self.soft_fraction <= 1.0:
             raise ConfigError(f"soft_fraction={self.soft_fraction!r} is not allowed; "
