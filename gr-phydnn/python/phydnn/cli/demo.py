@@ -98,9 +98,9 @@ def _phydnn_link(args: argparse.Namespace, test, unsplit: float) -> None:
     t0 = time.perf_counter()
     table = link_accuracy(model, test, args.snr)
     secs = time.perf_counter() - t0
-    bits = card["positions_per_image"] * model.bits_per_symbol
+    bits = model.bits_per_image
     print(f"PhyDNN     {args.phydnn}: split {card['split']}, M={model.order} PSK, "
-          f"{card['positions_per_image']} symbols = {bits // 8} bytes per image "
+          f"{model.positions_per_image} symbols = {bits // 8} bytes per image "
           f"({bits * 64 // 8 / 1024:.1f} KB per 64 images), fingerprint {card['fingerprint']}")
     print(f"  accuracy through the simulated link on the same {len(test)} images "
           f"(unsplit model: {unsplit * 100:.2f} %; {secs:.0f} s):")

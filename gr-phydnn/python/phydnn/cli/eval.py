@@ -25,8 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _path_models(model_path: str, card: dict) -> list[tuple[int, str]]:
     """(M, bundle) for every M on the pruning path whose snapshot exists beside the model."""
     from phydnn.checkpoint import bundle_paths
-    out = card.get("config", {}).get("out")
-    path = [card["config"]["M"], *card["config"].get("prune_path", [])] if out else []
+    cfg = card.get("config", {})
+    path = [cfg["M"], *cfg.get("prune_path", [])] if "M" in cfg else []
     stem = str(bundle_paths(model_path)[0].with_suffix(""))
     prefix = stem.rsplit("_m", 1)[0]
     found = [(m, f"{prefix}_m{m}") for m in path if bundle_paths(f"{prefix}_m{m}")[0].exists()]
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         mdl, c = load_phydnn(path)
         acc = link_accuracy(mdl, test, [args.rate_snr], seed=args.seed)
         at = acc[f"{args.rate_snr:.1f}"]
-        bytes_img = c["positions_per_image"] * mdl.bits_per_symbol / 8
+        bytes_img = mdl.bits_per_image / 8
         rate.append({"M": m, "bytes_per_image": bytes_img,
                      "kb_per_64_images": bytes_img * 64 / 1024, **at})
         rows.append([m, f"{bytes_img:g}", f"{bytes_img * 64 / 1024:.2f}",

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from phydnn.models.modes import eval_mode
+
 __all__ = ["Complexity", "count_params", "count_macs", "split_complexity"]
 
 
@@ -42,17 +44,14 @@ def count_macs(module: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, tu
 
     handles = [m.register_forward_hook(hook) for m in module.modules()
                if isinstance(m, (nn.Conv2d, nn.Linear))]
-    was_training = module.training
     try:
-        module.eval()
-        with torch.no_grad():
+        with eval_mode(module), torch.no_grad():
             p = next(module.parameters(), None)
             device = p.device if p is not None else None
             out = module(torch.zeros(1, *input_shape, device=device))
     finally:
         for h in handles:
             h.remove()
-        module.train(was_training)
     return total, tuple(out.shape[1:])
 
 

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from phydnn.errors import check_choice, check_power_of_two
 from phydnn.models.assignment import assign_constellation, fingerprint
 from phydnn.models.codebook import EmbeddingCodebook
+from phydnn.models.modes import eval_mode
 from phydnn.phy import PSKConstellation, add_awgn
 
 __all__ = ["PhyDNN", "RECEIVERS", "build_phydnn"]
@@ -37,11 +38,12 @@ class PhyDNN(nn.Module):
     """Head + embedding codebook + PSK link + tail, built from a split backbone."""
 
     def __init__(self, head: nn.Module, tail: nn.Module, num_embeddings: int,
-                 feature_dim: int, scoring: str = "distance") -> None:
+                 feature_shape: tuple[int, int, int], scoring: str = "distance") -> None:
         super().__init__()
         check_power_of_two("M", num_embeddings)
         self.head, self.tail = head, tail
-        self.codebook = EmbeddingCodebook(num_embeddings, feature_dim, scoring)
+        self.feature_shape = tuple(int(v) for v in feature_shape)  # head output (C', H', W')
+        self.codebook = EmbeddingCodebook(num_embeddings, self.feature_shape[0], scoring)
         self.constellation = PSKConstellation(num_embeddings)
         self.register_buffer("pi", torch.arange(num_embeddings))
 
@@ -54,6 +56,16 @@ class PhyDNN(nn.Module):
     @property
     def bits_per_symbol(self) -> int:
         return int(math.log2(self.order))
+
+    @property
+    def positions_per_image(self) -> int:
+        """N_s: symbols sent per image, one per spatial position of the head output."""
+        return self.feature_shape[1] * self.feature_shape[2]
+
+    @property
+    def bits_per_image(self) -> int:
+        """Payload bits on air per image: positions x log2(M) (DESIGN.md, Rate)."""
+        return self.positions_per_image * self.bits_per_symbol
 
     @property
     def pi_inv(self) -> Tensor:
@@ -86,7 +98,12 @@ class PhyDNN(nn.Module):
     @torch.no_grad()
     def transmit(self, x: Tensor) -> Tensor:
         """Point indices (N, H', W') to send: pi(argmax_k p(z_i = k | x))."""
-        return self.pi[self.encode(x).argmax(-1)]
+        return self.transmit_features(self.head(x))
+
+    @torch.no_grad()
+    def transmit_features(self, feats: Tensor) -> Tensor:
+        """As :meth:`transmit`, from head features already computed."""
+        return self.pi[self.codebook.logits(feats).argmax(-1)]
 
     # --- receiver -------------------------------------------------------------------------
     def receive(self, received: Tensor, noise_var: float | Tensor,
@@ -142,11 +159,6 @@ def build_phydnn(backbone: nn.Module, split: str, num_embeddings: int,
     """A PhyDNN over ``backbone`` split at ``split``; the codebook's dimension is the head's
     channel count at that split."""
     head, tail = backbone.split(split)
-    with torch.no_grad():
-        was = head.training
-        head.eval()
+    with eval_mode(head), torch.no_grad():
         feat = head(torch.zeros(1, *input_shape))
-        head.train(was)
-    model = PhyDNN(head, tail, num_embeddings, int(feat.shape[1]), scoring)
-    model.feature_shape = tuple(int(v) for v in feat.shape[1:])  # (C', H', W')
-    return model
+    return PhyDNN(head, tail, num_embeddings, tuple(feat.shape[1:]), scoring)

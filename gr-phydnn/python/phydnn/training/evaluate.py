@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from phydnn.data import ImageDataset, iterate_batches
+from phydnn.models.modes import eval_mode
 
 __all__ = ["accuracy", "codebook_usage", "link_accuracy", "predict"]
 
@@ -14,10 +15,9 @@ __all__ = ["accuracy", "codebook_usage", "link_accuracy", "predict"]
 def predict(model: nn.Module, data: ImageDataset, batch_size: int = 500,
             device: str = "cpu") -> torch.Tensor:
     """Predicted labels for every image of ``data`` (model in eval mode)."""
-    was_training = model.training
-    model.eval()
-    preds = [model(x.to(device)).argmax(1).cpu() for x, _ in iterate_batches(data, batch_size)]
-    model.train(was_training)
+    with eval_mode(model):
+        preds = [model(x.to(device)).argmax(1).cpu()
+                 for x, _ in iterate_batches(data, batch_size)]
     return torch.cat(preds) if preds else torch.empty(0, dtype=torch.int64)
 
 
@@ -39,24 +39,21 @@ def link_accuracy(model, data: ImageDataset, snrs_db: list[float],
     """
     from phydnn.phy import add_awgn, snr_db_to_noise_var
 
-    was_training = model.training
-    model.eval()
     gen = torch.Generator(device=device).manual_seed(seed)
     correct = {(s, r): 0 for s in snrs_db for r in receivers}
     unsplit = 0
-    for x, y in iterate_batches(data, batch_size):
-        x, y = x.to(device), y.to(device)
-        feats = model.head(x)
-        unsplit += int((model.tail(feats).argmax(1) == y).sum())
-        points = model.pi[model.codebook.logits(feats).argmax(-1)]
-        sym = model.constellation.modulate(points)
-        for snr in snrs_db:
-            nv = snr_db_to_noise_var(float(snr))
-            received = add_awgn(sym, nv, gen)
-            for r in receivers:
-                pred = model.receive(received, nv, r).argmax(1)
-                correct[(snr, r)] += int((pred == y).sum())
-    model.train(was_training)
+    with eval_mode(model):
+        for x, y in iterate_batches(data, batch_size):
+            x, y = x.to(device), y.to(device)
+            feats = model.head(x)
+            unsplit += int((model.tail(feats).argmax(1) == y).sum())
+            sym = model.constellation.modulate(model.transmit_features(feats))
+            for snr in snrs_db:
+                nv = snr_db_to_noise_var(float(snr))
+                received = add_awgn(sym, nv, gen)
+                for r in receivers:
+                    pred = model.receive(received, nv, r).argmax(1)
+                    correct[(snr, r)] += int((pred == y).sum())
     n = max(len(data), 1)
     table: dict[str, dict[str, float]] = {}
     for (s, r), c in correct.items():
@@ -69,11 +66,9 @@ def link_accuracy(model, data: ImageDataset, snrs_db: list[float],
 def codebook_usage(model, data: ImageDataset, batch_size: int = 500,
                    device: str = "cpu") -> torch.Tensor:
     """How often each embedding is the TX choice (argmax) over ``data`` (Sec. III-C pruning)."""
-    was_training = model.training
-    model.eval()
     usage = torch.zeros(model.order, dtype=torch.int64)
-    for x, _ in iterate_batches(data, batch_size):
-        idx = model.encode(x.to(device)).argmax(-1)
-        usage += torch.bincount(idx.flatten().cpu(), minlength=model.order)
-    model.train(was_training)
+    with eval_mode(model):
+        for x, _ in iterate_batches(data, batch_size):
+            idx = model.encode(x.to(device)).argmax(-1)
+            usage += torch.bincount(idx.flatten().cpu(), minlength=model.order)
     return usage

@@ -150,13 +150,11 @@ class _Run:
 
     # --- bookkeeping ------------------------------------------------------------------
     def card_base(self) -> dict[str, Any]:
-        feats_hw = self.model.feature_shape[1:]
-        positions = int(feats_hw[0] * feats_hw[1])
         return {"backbone": self.backbone_name, "in_channels": self.train.input_shape[0],
                 "num_classes": self.train.num_classes, **self.train.card(),
-                "split": self.cfg.split, "feature_shape": [self.model.codebook.dim,
-                                                           *map(int, feats_hw)],
-                "positions_per_image": positions, "pretrained": self.cfg.pretrained,
+                "split": self.cfg.split, "feature_shape": list(self.model.feature_shape),
+                "positions_per_image": self.model.positions_per_image,
+                "pretrained": self.cfg.pretrained,
                 "pretrained_accuracy": self.pre_card.get("test_accuracy"),
                 "train_snr_db": self.cfg.snr_db, "train_snr_spread_db": self.cfg.snr_spread_db,
                 "config": self.cfg.as_dict(), "command": self.command,
@@ -331,14 +329,13 @@ def evaluate_into_card(path: str, data: ImageDataset, snrs: list[float] = CARD_S
     t0 = time.perf_counter()
     table = link_accuracy(model, data, snrs, seed=seed)
     parts = split_complexity(model.head, model.tail, tuple(card["input_shape"]))
-    positions = int(card["positions_per_image"])
     card.update({
         "accuracy_vs_snr": {k: v for k, v in table.items() if k != "unsplit"},
         "unsplit_accuracy_after_finetuning": table["unsplit"]["acc"],
         "eval_images": len(data), "eval_seed": seed,
         "eval_time_s": round(time.perf_counter() - t0, 1),
-        "bits_per_image": positions * model.bits_per_symbol,
-        "bytes_per_image": positions * model.bits_per_symbol / 8,
+        "bits_per_image": model.bits_per_image,
+        "bytes_per_image": model.bits_per_image / 8,
         "head": {"params": parts["head"].params, "macs": parts["head"].macs},
         "tail": {"params": parts["tail"].params, "macs": parts["tail"].macs},
     })
