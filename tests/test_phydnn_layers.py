@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from phydnn.data import ImageDataset
 from phydnn.errors import ConfigError
 from phydnn.models import (
     EmbeddingCodebook,
@@ -17,6 +18,8 @@ from phydnn.models import (
     kmeans,
 )
 from phydnn.models.assignment import cycle_length
+from phydnn.models.modes import batchnorm_layers
+from phydnn.training.recalibrate import recalibrate_tail_batchnorm
 
 
 def _ring(m: int, dim: int = 16, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,6 +100,47 @@ def test_training_forward_reaches_codebook_and_head(tiny_phydnn):
     (out["logits"].logsumexp(1).sum() + out["entropy"]).backward()
     assert float(model.codebook.embeddings.grad.abs().sum()) > 0
     assert float(model.head[0][0].weight.grad.abs().sum()) > 0
+
+
+def _tail_stats(model) -> list[torch.Tensor]:
+    return [t.clone() for m in batchnorm_layers(model.tail)
+            for t in (m.running_mean, m.running_var)]
+
+
+def test_binding_path_leaves_the_tail_statistics_to_the_channel_path(tiny_phydnn):
+    """Only the channel path may move the running statistics that the receiver uses."""
+    model = tiny_phydnn.train()
+    first = batchnorm_layers(model.tail)[0]
+    seen: list[torch.Tensor] = []
+    first.register_forward_pre_hook(lambda _m, inp: seen.append(inp[0].detach().clone()))
+    before = first.running_mean.clone()
+    model(torch.randn(6, 1, 8, 8), torch.full((6,), 0.1))
+    assert len(seen) == 2                     # channel path, then binding path
+    channel_only = 0.9 * before + 0.1 * seen[0].mean((0, 2, 3))
+    both = 0.9 * channel_only + 0.1 * seen[1].mean((0, 2, 3))
+    assert torch.allclose(first.running_mean, channel_only, atol=1e-6)
+    assert not torch.allclose(first.running_mean, both, atol=1e-4)
+    assert all(m.momentum == 0.1 for m in batchnorm_layers(model.tail))
+
+
+def test_recalibration_moves_statistics_only_and_is_repeatable(tiny_phydnn):
+    g = torch.Generator().manual_seed(0)
+    data = ImageDataset("noise", "train", torch.randint(0, 256, (64, 1, 8, 8), generator=g,
+                                                         dtype=torch.uint8),
+                        torch.zeros(64, dtype=torch.int64), [str(i) for i in range(10)],
+                        (0.5,), (0.25,))
+    weights = {k: v.clone() for k, v in tiny_phydnn.state_dict().items()
+               if "running" not in k and "num_batches" not in k}
+    before = _tail_stats(tiny_phydnn)
+    used = recalibrate_tail_batchnorm(tiny_phydnn, data, 12.0, 8.0, 0.5, 48, batch_size=16)
+    first = _tail_stats(tiny_phydnn)
+    recalibrate_tail_batchnorm(tiny_phydnn, data, 12.0, 8.0, 0.5, 48, batch_size=16)
+    assert used == 48 and not tiny_phydnn.training
+    assert any(not torch.equal(a, b) for a, b in zip(before, first, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(first, _tail_stats(tiny_phydnn), strict=True))
+    after = tiny_phydnn.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in weights.items())
+    assert all(m.momentum == 0.1 for m in batchnorm_layers(tiny_phydnn.tail))
 
 
 def test_noiseless_link_equals_codebook_path_and_soft_equals_hard(tiny_phydnn):

@@ -15,7 +15,7 @@ __all__ = ["write_snr_csv", "plot_accuracy_vs_snr", "markdown_table"]
 def write_snr_csv(path: Path, table: dict[str, dict[str, float]]) -> Path:
     """One row per SNR: snr_db, hard, soft (accuracies in [0, 1])."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    snrs = sorted((k for k in table if k != "unsplit"), key=float)
+    snrs = sorted(table, key=float)
     receivers = sorted({r for k in snrs for r in table[k]})
     with path.open("w", newline="") as f:
         w = csv.writer(f)

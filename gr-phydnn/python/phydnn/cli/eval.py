@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     name = Path(args.model).name
     table = link_accuracy(model, test, args.snr, seed=args.seed)
     write_snr_csv(out / f"{name}_accuracy_vs_snr.csv", table)
-    curves = {r: {k: v[r] for k, v in table.items() if k != "unsplit"}
+    curves = {r: {k: v[r] for k, v in table.items()}
               for r in ("hard", "soft")}
     png = plot_accuracy_vs_snr(
         out / f"{name}_accuracy_vs_snr.png",
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     (out / f"{name}_eval.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(markdown_table(["Es/N0 (dB)", "hard (%)", "soft (%)"],
                          [[k, f"{v['hard'] * 100:.2f}", f"{v['soft'] * 100:.2f}"]
-                          for k, v in table.items() if k != "unsplit"]))
+                          for k, v in table.items()]))
     print(f"\nrate vs accuracy at {args.rate_snr:g} dB "
           f"(unsplit {card.get('pretrained_accuracy', float('nan')) * 100:.2f} %):")
     print(markdown_table(["M", "bytes/image", "KB per 64 images", "hard (%)", "soft (%)"],

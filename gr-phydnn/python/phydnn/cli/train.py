@@ -13,7 +13,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="fine-tune a pretrained backbone into a PhyDNN",
                        description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", help="TOML file with settings (see configs/)")
+    p.add_argument("--config", help="TOML file with settings (examples: models/*.toml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting, e.g. --set prune_epochs=3,6 (repeatable)")
     p.add_argument("--pretrained", help="pretrained backbone bundle")

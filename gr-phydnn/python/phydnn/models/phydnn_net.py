@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from phydnn.errors import check_choice, check_power_of_two
 from phydnn.models.assignment import assign_constellation, fingerprint
 from phydnn.models.codebook import EmbeddingCodebook
-from phydnn.models.modes import eval_mode
+from phydnn.models.modes import eval_mode, frozen_batchnorm_stats
 from phydnn.phy import PSKConstellation, add_awgn
 
 __all__ = ["PhyDNN", "RECEIVERS", "build_phydnn"]
@@ -150,7 +150,9 @@ class PhyDNN(nn.Module):
         logits = self.tail(self.codebook.lookup(w_pts[..., self.pi]))
         sent = z.argmax(-1)
         errors = (self.pi_inv[post.argmax(-1)] != sent).float().mean()
-        return {"logits": logits, "bind_logits": self.tail(feats), "entropy": entropy,
+        with frozen_batchnorm_stats(self.tail):  # running stats belong to the channel path
+            bind_logits = self.tail(feats)
+        return {"logits": logits, "bind_logits": bind_logits, "entropy": entropy,
                 "symbol_errors": errors.detach(), "indices": sent.detach()}
 
 

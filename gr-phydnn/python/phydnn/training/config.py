@@ -51,6 +51,7 @@ class FinetuneConfig:
     soft_fraction: float = 0.0                    # share of realisations with soft lookup
     kmeans_images: int = 2000
     kmeans_slices: int = 100_000
+    bn_images: int = 10_000                       # tail batch-norm recalibration (0: off)
     eval_images: int = 2000                       # per-epoch validation subset
     train_subset: int = 0
     seed: int = 0
@@ -61,7 +62,7 @@ class FinetuneConfig:
         for name in ("M", "epochs", "batch_size", "n_mc", "kmeans_images", "kmeans_slices",
                      "eval_images"):
             check_positive(name, getattr(self, name), integer=True)
-        for name in ("freeze_epochs", "train_subset", "threads", "seed"):
+        for name in ("freeze_epochs", "train_subset", "threads", "seed", "bn_images"):
             check_non_negative(name, getattr(self, name), integer=True)
         for name in ("lr_embeddings", "lr_backbone", "beta_start", "beta_growth", "tau"):
             check_positive(name, getattr(self, name))

@@ -35,19 +35,16 @@ def link_accuracy(model, data: ImageDataset, snrs_db: list[float],
 
     The head runs once per batch; every (SNR, receiver) pair reuses the transmitted points
     and draws its own noise from a generator seeded with ``seed`` (repeatable numbers).
-    Returns {"12.0": {"hard": acc, "soft": acc}, ...} plus "unsplit": {"acc": T(H(x))}.
+    Returns {"12.0": {"hard": acc, "soft": acc}, ...}.
     """
     from phydnn.phy import add_awgn, snr_db_to_noise_var
 
     gen = torch.Generator(device=device).manual_seed(seed)
     correct = {(s, r): 0 for s in snrs_db for r in receivers}
-    unsplit = 0
     with eval_mode(model):
         for x, y in iterate_batches(data, batch_size):
             x, y = x.to(device), y.to(device)
-            feats = model.head(x)
-            unsplit += int((model.tail(feats).argmax(1) == y).sum())
-            sym = model.constellation.modulate(model.transmit_features(feats))
+            sym = model.constellation.modulate(model.transmit(x))
             for snr in snrs_db:
                 nv = snr_db_to_noise_var(float(snr))
                 received = add_awgn(sym, nv, gen)
@@ -58,7 +55,6 @@ def link_accuracy(model, data: ImageDataset, snrs_db: list[float],
     table: dict[str, dict[str, float]] = {}
     for (s, r), c in correct.items():
         table.setdefault(f"{float(s):.1f}", {})[r] = c / n
-    table["unsplit"] = {"acc": unsplit / n}
     return table
 
 

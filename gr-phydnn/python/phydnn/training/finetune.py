@@ -49,6 +49,7 @@ from phydnn.phy import snr_db_to_noise_var
 from phydnn.training.config import FinetuneConfig
 from phydnn.training.evaluate import codebook_usage, link_accuracy
 from phydnn.training.progress import progress
+from phydnn.training.recalibrate import recalibrate_tail_batchnorm
 
 __all__ = ["CARD_SNRS", "evaluate_into_card", "finetune", "snapshot_path"]
 
@@ -282,7 +283,6 @@ class _Run:
                           **{k: f"{v:.5g}" for k, v in stats.items()},
                           "val_hard": f"{at.get('hard', 0):.4f}",
                           "val_soft": f"{at.get('soft', 0):.4f}",
-                          "val_unsplit": f"{acc.get('unsplit', {}).get('acc', 0):.4f}",
                           "seconds": f"{self.elapsed:.1f}"})
             if self.rank == 0:
                 print(f"epoch {epoch + 1}: M={self.model.order} loss {stats['loss']:.4f} "
@@ -316,6 +316,10 @@ class _Run:
     def save_snapshot(self) -> str:
         """Save the model at its current M (rank 0; weights identical on every rank)."""
         path = snapshot_path(self.cfg, self.model.order)
+        if self.cfg.bn_images:
+            recalibrate_tail_batchnorm(self.model, self.train, self.cfg.snr_db,
+                                       self.cfg.snr_spread_db, self.cfg.soft_fraction,
+                                       self.cfg.bn_images, seed=self.cfg.seed)
         if self.rank == 0:
             save_phydnn(path, self.model, {**self.card_base(),
                                            "training_time_s": round(self.elapsed, 1)})
@@ -330,8 +334,7 @@ def evaluate_into_card(path: str, data: ImageDataset, snrs: list[float] = CARD_S
     table = link_accuracy(model, data, snrs, seed=seed)
     parts = split_complexity(model.head, model.tail, tuple(card["input_shape"]))
     card.update({
-        "accuracy_vs_snr": {k: v for k, v in table.items() if k != "unsplit"},
-        "unsplit_accuracy_after_finetuning": table["unsplit"]["acc"],
+        "accuracy_vs_snr": table,
         "eval_images": len(data), "eval_seed": seed,
         "eval_time_s": round(time.perf_counter() - t0, 1),
         "bits_per_image": model.bits_per_image,
