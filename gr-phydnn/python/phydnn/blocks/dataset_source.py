@@ -1,9 +1,10 @@
 """Dataset source: images of a dataset -> image-batch PDUs, for demos, tests and the TX head.
 
 Message-only block (no stream ports), port ``batches`` out. Each PDU carries, in its metadata:
-``batch_id``, ``n_images``, ``image_shape`` (C, H, W), ``labels`` (s32 vector), ``dataset`` and
-``split``; its data is a u8 vector of the raw pixels, N*C*H*W in row-major order. The data
-comes from the core (``phydnn.data``); this block only moves it into GNU Radio.
+``batch_id``, ``n_images``, ``last`` (True on the final batch), ``image_shape`` (C, H, W),
+``labels`` (s32 vector), ``dataset`` and ``split``; its data is a u8 vector of the raw
+pixels, N*C*H*W in row-major order. The data comes from the core (``phydnn.data``); this
+block only moves it into GNU Radio.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ class dataset_source(gr.basic_block):  # noqa: N801 - GNU Radio block naming
         self._thread: threading.Thread | None = None
         self.sent = 0
 
-    def _pdu(self, batch_id: int, images, labels) -> pmt.pmt_t:
-        meta = {"batch_id": batch_id, "n_images": int(images.shape[0]),
+    def _pdu(self, batch_id: int, images, labels, last: bool) -> pmt.pmt_t:
+        meta = {"batch_id": batch_id, "n_images": int(images.shape[0]), "last": last,
                 "image_shape": tuple(int(v) for v in images.shape[1:]),
                 "labels": labels.numpy().astype(np.int32),
                 "dataset": self.data.name, "split": self.data.split}
@@ -50,7 +51,8 @@ class dataset_source(gr.basic_block):  # noqa: N801 - GNU Radio block naming
         for batch_id, images, labels in self.batches:
             if self._stop.is_set():
                 return
-            self.message_port_pub(self.port, self._pdu(batch_id, images, labels))
+            last = batch_id == self.batches[-1][0]
+            self.message_port_pub(self.port, self._pdu(batch_id, images, labels, last))
             self.sent += 1
             if self.interval_s:
                 self._stop.wait(self.interval_s)

@@ -1,0 +1,74 @@
+"""Channel simulator: GNU Radio's channel_model (and fading_model) set from Es/N0.
+
+Hier block, complex samples in and out. ``snr_db`` is Es/N0 per symbol (DESIGN.md
+"Definitions"): the framer's RRC pulse has unit energy, so after the receiver's matched
+filter a symbol has energy 1 and the complex noise variance per sample equals N0; the noise
+voltage is therefore 10^(-snr_db/20), whatever ``sps`` is. ``freq_offset`` is normalised to
+the sample rate (cycles per sample), ``clock_ppm`` the sample-clock offset of the RX against
+the TX, ``timing_offset`` a fractional delay in samples (a windowed-sinc FIR convolved with
+``taps``, the multipath profile), ``fading`` none / rayleigh / rician (GNU Radio's
+fading_model, ``doppler`` = fD*Ts, ``k_factor`` for Rician). ``seed`` 0 draws a fresh seed
+(channel_model repeats its noise for a fixed seed).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+from gnuradio import channels, gr
+
+from phydnn.errors import check_choice, check_non_negative
+
+__all__ = ["FADING", "channel_sim", "fractional_delay_taps", "noise_voltage"]
+
+FADING = ("none", "rayleigh", "rician")
+
+
+def noise_voltage(snr_db: float) -> float:
+    """Complex noise amplitude per sample for Es/N0 = ``snr_db`` with a unit-energy pulse."""
+    return float(10.0 ** (-float(snr_db) / 20.0))
+
+
+def fractional_delay_taps(delay: float, half: int = 8) -> np.ndarray:
+    """A Blackman-windowed sinc delaying by ``half + delay`` samples (0 <= delay < 1)."""
+    n = np.arange(-half, half + 1, dtype=np.float64)
+    return (np.sinc(n - delay) * np.blackman(2 * half + 3)[1:-1]).astype(np.float64)
+
+
+class channel_sim(gr.hier_block2):  # noqa: N801
+    """AWGN at a given Es/N0, frequency and clock offsets, a fractional delay, multipath
+    taps and optional flat fading."""
+
+    def __init__(self, snr_db: float = 12.0, freq_offset: float = 0.0, clock_ppm: float = 0.0,
+                 timing_offset: float = 0.0, taps: list[complex] | None = None,
+                 fading: str = "none", doppler: float = 1e-4, k_factor: float = 4.0,
+                 seed: int = 0) -> None:
+        gr.hier_block2.__init__(self, "phydnn_channel_sim",
+                                gr.io_signature(1, 1, gr.sizeof_gr_complex),
+                                gr.io_signature(1, 1, gr.sizeof_gr_complex))
+        check_choice("fading", fading, FADING)
+        if not 0.0 <= float(timing_offset) < 1.0:
+            raise ValueError(f"timing_offset={timing_offset} is not allowed; it must be a "
+                             f"fraction of a sample in [0, 1)")
+        if not -60.0 <= float(snr_db) <= 100.0:
+            raise ValueError(f"snr_db={snr_db} is not allowed; Es/N0 must be in [-60, 100] dB")
+        check_non_negative("doppler", doppler)
+        fir = np.convolve(fractional_delay_taps(float(timing_offset)),
+                          np.asarray(taps if taps else [1.0], dtype=np.complex128))
+        self.seed = int(seed) or secrets.randbelow(2 ** 31 - 1) + 1
+        self.model = channels.channel_model(noise_voltage(snr_db), float(freq_offset),
+                                            1.0 + float(clock_ppm) * 1e-6,
+                                            fir.astype(np.complex64).tolist(), self.seed, True)
+        chain = [self, self.model, self]
+        if fading != "none":
+            self.fader = channels.fading_model(8, float(doppler), fading == "rician",
+                                               float(k_factor), self.seed + 1)
+            chain = [self, self.fader, self.model, self]
+        self.connect(*chain)
+
+    def set_snr_db(self, snr_db: float) -> None:
+        self.model.set_noise_voltage(noise_voltage(snr_db))
+
+    def set_freq_offset(self, freq_offset: float) -> None:
+        self.model.set_frequency_offset(float(freq_offset))

@@ -1,0 +1,148 @@
+"""Deframer / synchroniser: received samples -> one PDU per segment with a good header.
+
+Hier block, complex samples in (``sps`` per symbol), message ports out: ``segments`` (one PDU
+per segment: payload symbols normalised to unit power, c32; metadata: the PHY header fields,
+``noise_var``, ``snr_db``; a PDU with key ``rejected`` and an empty vector for every detection
+whose header failed) and ``constellation`` (a few payload symbols per segment, for a display).
+Inside, GNU Radio's blocks do the stream DSP:
+
+    fll_band_edge_cc (coarse frequency) -> symbol_sync_cc (Gardner TED, polyphase RRC matched
+    filter, 1 sample per symbol out) -> corr_est_cc (sync-word detection, dynamic threshold)
+      -> segment_sync (this module: per-segment gain / phase / frequency / noise from the
+         segment's own preamble, header decode + CRC, payload tracking; phydnn.link.sync)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pmt
+from gnuradio import digital, gr
+
+from phydnn.blocks.framer import rrc_taps
+from phydnn.blocks.pdu import make_pdu
+from phydnn.link import SYNC_WORD, HeaderError, SegmentSync
+from phydnn.link.sync import HEADER_SPAN
+
+__all__ = ["deframer", "segment_sync"]
+
+NFILTERS = 32
+
+
+class segment_sync(gr.sync_block):  # noqa: N801
+    """Symbols with corr_start tags in; segment PDUs out (see the module docstring)."""
+
+    def __init__(self, constellation: list[complex], display_symbols: int = 64) -> None:
+        gr.sync_block.__init__(self, name="phydnn_segment_sync", in_sig=[np.complex64],
+                               out_sig=None)
+        self.sync = SegmentSync(np.asarray(constellation, dtype=np.complex64))
+        self.display = int(display_symbols)
+        self.message_port_register_out(pmt.intern("segments"))
+        self.message_port_register_out(pmt.intern("constellation"))
+        self._buf = np.zeros(0, dtype=np.complex64)
+        self._buf_start = 0                      # absolute index of _buf[0]
+        self._candidates: list[int] = []         # absolute sync-word starts
+        self._state: dict[int, object] = {}      # candidate -> decoded header state
+        self._resume = 0                         # absolute index before which all is used
+        self.detections = self.segments = 0
+        self.rejected: Counter[str] = Counter()
+
+    def set_constellation(self, constellation: list[complex]) -> None:
+        self.sync = SegmentSync(np.asarray(constellation, dtype=np.complex64))
+
+    def work(self, input_items, output_items) -> int:
+        x = input_items[0]
+        start = self.nitems_read(0)
+        for tag in self.get_tags_in_window(0, 0, len(x), pmt.intern("corr_start")):
+            if tag.offset >= self._resume:
+                self._candidates.append(tag.offset)
+                self.detections += 1
+        self._buf = np.concatenate([self._buf, x])
+        self._process()
+        keep_from = min(self._candidates + [start + len(x) - len(SYNC_WORD) - 2])
+        drop = max(0, keep_from - 1 - self._buf_start)
+        if drop:
+            self._buf = self._buf[drop:]
+            self._buf_start += drop
+        return len(x)
+
+    def _window(self, at: int) -> np.ndarray:
+        """Symbols from the sync word at ``at`` (refined by +-1 symbol) to the buffer end."""
+        i = at - self._buf_start
+        best = max((d for d in (-1, 0, 1) if 0 <= i + d <= len(self._buf) - len(SYNC_WORD)),
+                   key=lambda d: abs(np.vdot(SYNC_WORD, self._buf[i + d:i + d + len(SYNC_WORD)])),
+                   default=0)
+        return self._buf[max(i + best, 0):]
+
+    def _process(self) -> None:
+        while self._candidates:
+            at = self._candidates[0]
+            if at < self._resume:
+                self._candidates.pop(0)
+                continue
+            avail = self._buf_start + len(self._buf) - at
+            try:
+                state = self._state.get(at)
+                if state is None:
+                    if avail < HEADER_SPAN + 1:
+                        return
+                    state = self._state[at] = self.sync.sync_header(self._window(at))
+                if avail < HEADER_SPAN + state.header.n_symbols + 1:
+                    return
+                result = self.sync.sync_payload(state, self._window(at))
+            except HeaderError as err:
+                self.rejected[err.reason] += 1
+                self._reject(err.reason)
+                self._drop(at)
+                continue
+            self._emit(result)
+            self._resume = at + result.consumed - 1
+            self._drop(at)
+
+    def _drop(self, at: int) -> None:
+        self._candidates.pop(0)
+        self._state.pop(at, None)
+
+    def _reject(self, reason: str) -> None:
+        self.message_port_pub(pmt.intern("segments"),
+                              make_pdu({"rejected": reason}, np.zeros(0, dtype=np.complex64)))
+
+    def _emit(self, result) -> None:
+        h = result.header
+        meta = {"fingerprint": h.fingerprint, "batch_id": h.batch_id, "seg_index": h.seg_index,
+                "seg_count": h.seg_count, "n_symbols": h.n_symbols, "n_images": h.n_images,
+                "bits_per_symbol": h.bits_per_symbol, "noise_var": result.noise_var,
+                "snr_db": result.snr_db}
+        self.segments += 1
+        self.message_port_pub(pmt.intern("segments"), make_pdu(meta, result.payload))
+        if self.display:
+            self.message_port_pub(pmt.intern("constellation"), make_pdu(
+                {"snr_db": result.snr_db}, result.payload[:self.display]))
+
+
+class deframer(gr.hier_block2):  # noqa: N801
+    """Frequency lock, timing recovery, sync-word detection and per-segment sync."""
+
+    def __init__(self, constellation: list[complex], sps: int = 2, rolloff: float = 0.35,
+                 threshold: float = 0.99, fll_bw: float = 0.002, timing_bw: float = 0.03,
+                 use_fll: bool = True) -> None:
+        gr.hier_block2.__init__(self, "phydnn_deframer",
+                                gr.io_signature(1, 1, gr.sizeof_gr_complex),
+                                gr.io_signature(0, 0, 0))
+        self.message_port_register_hier_out("segments")
+        self.message_port_register_hier_out("constellation")
+        sps = int(sps)
+        taps = rrc_taps(sps * NFILTERS, rolloff) * np.sqrt(NFILTERS)  # unit gain per arm
+        self.fll = digital.fll_band_edge_cc(sps, rolloff, 2 * sps + 1, fll_bw)
+        self.timing = digital.symbol_sync_cc(
+            digital.TED_GARDNER, sps, timing_bw, 1.0, 1.0, 1.5, 1,
+            digital.constellation_bpsk().base(), digital.IR_PFB_MF, NFILTERS, taps.tolist())
+        self.detect = digital.corr_est_cc(SYNC_WORD.tolist(), 1, 0, threshold,
+                                          digital.THRESHOLD_DYNAMIC)
+        self.sync = segment_sync(constellation)
+        chain = [self, self.fll, self.timing, self.detect, self.sync] if use_fll else \
+            [self, self.timing, self.detect, self.sync]
+        self.connect(*chain)
+        self.msg_connect(self.sync, "segments", self, "segments")
+        self.msg_connect(self.sync, "constellation", self, "constellation")

@@ -1,0 +1,138 @@
+"""Framer: a batch's point-index PDU -> pulse-shaped bursts, one per segment.
+
+Hier block, message port ``symbols`` in (from :class:`~phydnn.blocks.head_tx`), complex
+samples out at ``sps`` samples per symbol. Inside:
+
+    frame_builder (segments, preamble, PHY header: phydnn.link)
+      -> pdu_to_tagged_stream (GNU Radio) -> interp_fir_filter_ccf with RRC taps (GNU Radio)
+      -> burst_tagger (tx_sob / tx_eob around every burst, for UHD)
+
+The RRC pulse has unit energy, so the symbol energy Es is 1 and the loopback channel
+calibrates Es/N0 from the noise per sample alone (DESIGN.md "Definitions"). Each frame ends
+with zero symbols that empty the filter inside the burst; after the batch flagged ``last``
+a longer tail of zeros lets a receiver's filters and correlator flush.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pmt
+from gnuradio import filter as grfilter
+from gnuradio import gr, pdu
+
+from phydnn.blocks.pdu import make_pdu, split_pdu
+from phydnn.link import segment_batch
+from phydnn.link.segment import frame_symbols
+
+__all__ = ["burst_tagger", "frame_builder", "framer", "rrc_taps"]
+
+FLUSH_SYMBOLS = 2048
+
+
+def rrc_taps(sps: int, rolloff: float, span: int = 11) -> np.ndarray:
+    """GNU Radio's root-raised-cosine taps over ``span`` symbols, scaled to unit energy."""
+    taps = np.asarray(grfilter.firdes.root_raised_cosine(1.0, sps, 1.0, rolloff, span * sps + 1))
+    return (taps / np.sqrt(np.sum(taps ** 2))).astype(np.float32)
+
+
+class frame_builder(gr.basic_block):  # noqa: N801
+    """Point-index PDU of a batch -> one complex-symbol PDU per segment (preamble + header +
+    payload + zero pad). Metadata of each frame: batch_id, seg_index, seg_count, last."""
+
+    def __init__(self, max_payload: int = 2048, pad: int = 16) -> None:
+        gr.basic_block.__init__(self, name="phydnn_frame_builder", in_sig=None, out_sig=None)
+        self.max_payload, self.pad = int(max_payload), int(pad)
+        self.message_port_register_in(pmt.intern("symbols"))
+        self.message_port_register_out(pmt.intern("frames"))
+        self.set_msg_handler(pmt.intern("symbols"), self._handle)
+        self.segments = self.payload_symbols = self.frame_symbols = 0
+        self.payload_bits = 0
+
+    def _handle(self, msg: pmt.pmt_t) -> None:
+        meta, points = split_pdu(msg)
+        const = np.asarray(meta["constellation"], dtype=np.complex64)
+        bps = int(meta["bits_per_symbol"])
+        segs = segment_batch(points, int(meta["batch_id"]), int(meta["n_images"]),
+                             str(meta["fingerprint"]), bps, self.max_payload)
+        for header, part in segs:
+            last = bool(meta.get("last")) and header.seg_index == header.seg_count - 1
+            frame = frame_symbols(header, part, const, self.pad + (FLUSH_SYMBOLS if last else 0))
+            self.segments += 1
+            self.payload_symbols += len(part)
+            self.payload_bits += len(part) * bps
+            self.frame_symbols += len(frame)
+            self.message_port_pub(pmt.intern("frames"), make_pdu(
+                {"batch_id": header.batch_id, "seg_index": header.seg_index,
+                 "seg_count": header.seg_count, "last": last,
+                 "t_head_s": float(meta.get("t_head_s", 0.0))}, frame))
+
+
+class burst_tagger(gr.sync_block):  # noqa: N801
+    """Pass samples through; turn each frame's length tag into tx_sob / tx_eob tags (UHD
+    burst mode) and call ``on_last`` once the frame flagged ``last`` has passed."""
+
+    def __init__(self, sps: int, len_tag: str = "packet_len",
+                 on_last: Callable[[], None] | None = None) -> None:
+        gr.sync_block.__init__(self, name="phydnn_burst_tagger", in_sig=[np.complex64],
+                               out_sig=[np.complex64])
+        self.sps, self.len_tag = int(sps), pmt.intern(len_tag)
+        self.set_tag_propagation_policy(gr.TPP_DONT)
+        self.on_last = on_last
+        self._last_end: int | None = None
+        self.samples = self.bursts = 0
+        self.first_sample_time: float | None = None
+
+    def work(self, input_items, output_items) -> int:
+        n = len(output_items[0])
+        output_items[0][:] = input_items[0][:n]
+        tags = self.get_tags_in_window(0, 0, n)
+        last_at = {t.offset for t in tags
+                   if pmt.symbol_to_string(t.key) == "last" and pmt.to_bool(t.value)}
+        for tag in tags:
+            key = pmt.symbol_to_string(tag.key)
+            if tag.key == self.len_tag:
+                length = pmt.to_long(tag.value) * self.sps
+                self.add_item_tag(0, tag.offset, pmt.intern("tx_sob"), pmt.PMT_T)
+                self.add_item_tag(0, tag.offset + length - 1, pmt.intern("tx_eob"), pmt.PMT_T)
+                self.bursts += 1
+                if tag.offset in last_at:
+                    self._last_end = tag.offset + length
+            elif key in ("batch_id", "seg_index", "t_head_s"):
+                self.add_item_tag(0, tag.offset, tag.key, tag.value)
+        if self.first_sample_time is None and n:
+            self.first_sample_time = time.time()
+        self.samples += n
+        end = self.nitems_read(0) + n
+        if self._last_end is not None and end >= self._last_end and self.on_last:
+            callback, self.on_last = self.on_last, None
+            threading.Thread(target=callback, daemon=True).start()
+        return n
+
+
+class framer(gr.hier_block2):  # noqa: N801
+    """Segments + preamble + PHY header + RRC pulse shaping -> tagged bursts."""
+
+    def __init__(self, sps: int = 2, rolloff: float = 0.35, max_payload: int = 2048,
+                 on_last: Callable[[], None] | None = None) -> None:
+        gr.hier_block2.__init__(self, "phydnn_framer", gr.io_signature(0, 0, 0),
+                                gr.io_signature(1, 1, gr.sizeof_gr_complex))
+        if int(sps) < 2:
+            raise ValueError(f"sps={sps} is not allowed; samples per symbol must be >= 2")
+        self.message_port_register_hier_in("symbols")
+        self.sps = int(sps)
+        self.builder = frame_builder(max_payload)
+        self.to_stream = pdu.pdu_to_tagged_stream(gr.types.complex_t, "packet_len")
+        self.to_stream.set_min_output_buffer(1 << 16)
+        self.shaper = grfilter.interp_fir_filter_ccf(self.sps, rrc_taps(self.sps, rolloff).tolist())
+        self.shaper.set_min_output_buffer(1 << 17)
+        self.tagger = burst_tagger(self.sps, on_last=on_last)
+        self.msg_connect(self, "symbols", self.builder, "symbols")
+        self.msg_connect(self.builder, "frames", self.to_stream, "pdus")
+        self.connect(self.to_stream, self.shaper, self.tagger, self)
+
+    def set_on_last(self, callback: Callable[[], None] | None) -> None:
+        self.tagger.on_last = callback

@@ -1,0 +1,126 @@
+"""Segmentation of a batch's PSK point indices into framed segments, and their reassembly.
+
+A batch of N images is N x positions point indices (row-major: image, then position). It is
+cut into ``seg_count = ceil(total / max_payload)`` segments of equal length
+``ceil(total / seg_count)`` (the last one shorter), so that a receiver can place any segment
+from its header alone (paper 003 Fig. 5: segments, each with its own PHY header).
+A frame is preamble + header + payload; the framer adds zero symbols after it so that the
+pulse-shaping filter empties before the burst ends.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from phydnn.link.header import MAX_PAYLOAD, PhyHeader, encode_header
+from phydnn.link.preamble import PREAMBLE
+
+__all__ = ["ReceivedBatch", "Reassembler", "frame_symbols", "segment_batch", "segment_layout"]
+
+
+def segment_layout(total: int, max_payload: int) -> tuple[int, int]:
+    """(segment count, nominal segment length) for ``total`` payload symbols."""
+    if total < 1:
+        raise ValueError("a batch needs at least one symbol")
+    if not 1 <= max_payload <= MAX_PAYLOAD:
+        raise ValueError(f"max_payload must be in 1..{MAX_PAYLOAD}, got {max_payload}")
+    count = math.ceil(total / max_payload)
+    return count, math.ceil(total / count)
+
+
+def segment_batch(points: np.ndarray, batch_id: int, n_images: int, fingerprint: str,
+                  bits_per_symbol: int, max_payload: int) -> list[tuple[PhyHeader, np.ndarray]]:
+    """Headers and point-index slices of every segment of one batch."""
+    flat = np.asarray(points).reshape(-1)
+    count, length = segment_layout(len(flat), max_payload)
+    out = []
+    for i in range(count):
+        part = flat[i * length:(i + 1) * length]
+        out.append((PhyHeader(fingerprint[:8], batch_id % 65536, i, count, len(part), n_images,
+                              bits_per_symbol).check(), part))
+    return out
+
+
+def frame_symbols(header: PhyHeader, points: np.ndarray, constellation: np.ndarray,
+                  pad: int = 0) -> np.ndarray:
+    """Preamble + header + payload (M-PSK points) + ``pad`` zeros, complex64."""
+    payload = np.asarray(constellation, dtype=np.complex64)[np.asarray(points)]
+    return np.concatenate([PREAMBLE, encode_header(header), payload,
+                           np.zeros(pad, dtype=np.complex64)])
+
+
+@dataclass
+class ReceivedBatch:
+    """A reassembled batch: the payload symbols of every position (NaN where erased), the
+    noise variance per symbol (normalised to unit symbol power), and its bookkeeping."""
+
+    batch_id: int
+    n_images: int
+    symbols: np.ndarray
+    noise_var: np.ndarray
+    segments_expected: int
+    segments_missing: list[int] = field(default_factory=list)
+    snr_db: float = float("nan")
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.segments_missing)
+
+    def erased(self) -> np.ndarray:
+        """Per image: True where any of its positions was filled."""
+        return np.isnan(self.symbols.real).reshape(self.n_images, -1).any(1)
+
+
+class Reassembler:
+    """Collects segments by batch id; a batch is complete when all segments arrived, or is
+    flushed (erasures filled) when a later batch is seen ``window`` batches on, or at the end.
+
+    ``positions`` is the model's positions per image; a header whose geometry does not match
+    it is refused by :meth:`add` (returns False).
+    """
+
+    def __init__(self, positions: int, max_payload: int, window: int = 2) -> None:
+        self.positions, self.max_payload, self.window = positions, max_payload, window
+        self._open: dict[int, dict] = {}
+        self._order: list[int] = []
+
+    def add(self, header: PhyHeader, symbols: np.ndarray,
+            noise_var: float) -> list[ReceivedBatch]:
+        """Place one segment; returns the batches that this completes or pushes out."""
+        total = header.n_images * self.positions
+        count, length = segment_layout(total, self.max_payload)
+        expected_len = min(length, total - header.seg_index * length)
+        if count != header.seg_count or header.n_symbols != expected_len \
+                or len(symbols) != expected_len:
+            return []
+        key = header.batch_id
+        entry = self._open.get(key)
+        if entry is None or entry["n_images"] != header.n_images:
+            entry = {"n_images": header.n_images, "count": count, "length": length,
+                     "sym": np.full(total, np.nan + 1j * np.nan, dtype=np.complex64),
+                     "nv": np.full(total, np.nan, dtype=np.float32), "seen": set(), "nvs": []}
+            self._open[key] = entry
+            self._order = [k for k in self._order if k != key] + [key]
+        start = header.seg_index * length
+        entry["sym"][start:start + expected_len] = symbols
+        entry["nv"][start:start + expected_len] = noise_var
+        entry["seen"].add(header.seg_index)
+        entry["nvs"].append(noise_var)
+        done = [self._close(key)] if len(entry["seen"]) == count else []
+        while len(self._order) > self.window:
+            done.append(self._close(self._order[0]))
+        return done
+
+    def flush(self) -> list[ReceivedBatch]:
+        """Close every open batch (end of the stream or an idle timeout)."""
+        return [self._close(k) for k in list(self._order)]
+
+    def _close(self, key: int) -> ReceivedBatch:
+        e = self._open.pop(key)
+        self._order.remove(key)
+        missing = sorted(set(range(e["count"])) - e["seen"])
+        snr = -10 * math.log10(float(np.mean(e["nvs"])))  # unit symbol power / mean noise
+        return ReceivedBatch(key, e["n_images"], e["sym"], e["nv"], e["count"], missing, snr)
