@@ -22,8 +22,10 @@ from gnuradio import digital, gr
 
 from phydnn.blocks.framer import rrc_taps
 from phydnn.blocks.pdu import make_pdu
+from phydnn.checkpoint import load_card
 from phydnn.link import SYNC_WORD, HeaderError, SegmentSync
 from phydnn.link.sync import HEADER_SPAN
+from phydnn.phy.constellation import psk_points
 
 __all__ = ["deframer", "segment_sync"]
 
@@ -122,9 +124,11 @@ class segment_sync(gr.sync_block):  # noqa: N801
 
 
 class deframer(gr.hier_block2):  # noqa: N801
-    """Frequency lock, timing recovery, sync-word detection and per-segment sync."""
+    """Frequency lock, timing recovery, sync-word detection and per-segment sync; the PSK
+    order of the payload comes from the model card of ``model`` (no weights are loaded)."""
 
-    def __init__(self, constellation: list[complex], sps: int = 2, rolloff: float = 0.35,
+    def __init__(self, model: str = "models/fmnist_resnet20_phydnn_m4", sps: int = 2,
+                 rolloff: float = 0.35,
                  threshold: float = 0.99, fll_bw: float = 0.002, timing_bw: float = 0.03,
                  use_fll: bool = True) -> None:
         gr.hier_block2.__init__(self, "phydnn_deframer",
@@ -133,6 +137,9 @@ class deframer(gr.hier_block2):  # noqa: N801
         self.message_port_register_hier_out("segments")
         self.message_port_register_hier_out("constellation")
         sps = int(sps)
+        if sps < 2:
+            raise ValueError(f"sps={sps} is not allowed; samples per symbol must be >= 2")
+        constellation = psk_points(int(load_card(model)["M"])).astype(np.complex64).tolist()
         taps = rrc_taps(sps * NFILTERS, rolloff) * np.sqrt(NFILTERS)  # unit gain per arm
         self.fll = digital.fll_band_edge_cc(sps, rolloff, 2 * sps + 1, fll_bw)
         self.timing = digital.symbol_sync_cc(

@@ -15,6 +15,8 @@ a longer tail of zeros lets a receiver's filters and correlator flush.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -117,22 +119,39 @@ class framer(gr.hier_block2):  # noqa: N801
     """Segments + preamble + PHY header + RRC pulse shaping -> tagged bursts."""
 
     def __init__(self, sps: int = 2, rolloff: float = 0.35, max_payload: int = 2048,
+                 samp_rate: float = 20e6, exit_when_done: bool = False,
                  on_last: Callable[[], None] | None = None) -> None:
         gr.hier_block2.__init__(self, "phydnn_framer", gr.io_signature(0, 0, 0),
                                 gr.io_signature(1, 1, gr.sizeof_gr_complex))
         if int(sps) < 2:
             raise ValueError(f"sps={sps} is not allowed; samples per symbol must be >= 2")
         self.message_port_register_hier_in("symbols")
-        self.sps = int(sps)
+        self.sps, self.samp_rate = int(sps), float(samp_rate)
+        self.exit_when_done = bool(exit_when_done)
         self.builder = frame_builder(max_payload)
         self.to_stream = pdu.pdu_to_tagged_stream(gr.types.complex_t, "packet_len")
         self.to_stream.set_min_output_buffer(1 << 16)
         self.shaper = grfilter.interp_fir_filter_ccf(self.sps, rrc_taps(self.sps, rolloff).tolist())
         self.shaper.set_min_output_buffer(1 << 17)
-        self.tagger = burst_tagger(self.sps, on_last=on_last)
+        self.tagger = burst_tagger(self.sps, on_last=on_last or self._finish)
         self.msg_connect(self, "symbols", self.builder, "symbols")
         self.msg_connect(self.builder, "frames", self.to_stream, "pdus")
         self.connect(self.to_stream, self.shaper, self.tagger, self)
 
-    def set_on_last(self, callback: Callable[[], None] | None) -> None:
-        self.tagger.on_last = callback
+    def summary(self) -> str:
+        """What went on air: segments, payload and framing, airtime at the sample rate."""
+        b = self.builder
+        framing = b.frame_symbols - b.payload_symbols
+        return "\n".join([
+            "phydnn TX summary",
+            f"  segments          : {b.segments} ({self.tagger.bursts} bursts)",
+            f"  bytes on air      : {b.payload_bits / 8:.0f} payload; framing {framing} of "
+            f"{b.frame_symbols} symbols ({framing / max(b.frame_symbols, 1) * 100:.1f} %)",
+            f"  airtime           : {self.tagger.samples / self.samp_rate * 1e3:.2f} ms at "
+            f"{self.samp_rate / 1e6:g} MS/s, sps {self.sps}"])
+
+    def _finish(self) -> None:
+        print(self.summary(), flush=True)
+        if self.exit_when_done:  # let the radio / ZMQ sink drain, then end like Ctrl-C
+            time.sleep(1.0)
+            os.kill(os.getpid(), signal.SIGINT)

@@ -36,7 +36,7 @@ class _Endpoint:
 
     @property
     def fingerprint(self) -> str:
-        return self.model.fingerprint
+        return self.model.fingerprint()
 
     @property
     def order(self) -> int:

@@ -78,12 +78,12 @@ class Reassembler:
     """Collects segments by batch id; a batch is complete when all segments arrived, or is
     flushed (erasures filled) when a later batch is seen ``window`` batches on, or at the end.
 
-    ``positions`` is the model's positions per image; a header whose geometry does not match
-    it is refused by :meth:`add` (returns False).
+    ``positions`` is the model's positions per image; a segment whose geometry does not fit
+    it (length or count against the header's image count) is ignored by :meth:`add`.
     """
 
-    def __init__(self, positions: int, max_payload: int, window: int = 2) -> None:
-        self.positions, self.max_payload, self.window = positions, max_payload, window
+    def __init__(self, positions: int, window: int = 2) -> None:
+        self.positions, self.window = positions, window
         self._open: dict[int, dict] = {}
         self._order: list[int] = []
 
@@ -91,10 +91,11 @@ class Reassembler:
             noise_var: float) -> list[ReceivedBatch]:
         """Place one segment; returns the batches that this completes or pushes out."""
         total = header.n_images * self.positions
-        count, length = segment_layout(total, self.max_payload)
+        count = header.seg_count
+        length = math.ceil(total / count)
         expected_len = min(length, total - header.seg_index * length)
-        if count != header.seg_count or header.n_symbols != expected_len \
-                or len(symbols) != expected_len:
+        if count > total or math.ceil(total / length) != count \
+                or header.n_symbols != expected_len or len(symbols) != expected_len:
             return []
         key = header.batch_id
         entry = self._open.get(key)
