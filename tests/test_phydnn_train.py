@@ -181,8 +181,8 @@ def test_ddp_two_ranks_agree_and_write_one_checkpoint(pretrained, tmp_path):
 
 
 def test_demo_runs_the_backbone_and_the_link(pretrained, trained, capsys):
-    rc = main(["demo", "--model", str(pretrained), "--phydnn", f"{trained}_m4",
-               "--images", "200", "--snr", "4", "12"])
+    rc = main(["demo", "--checks", "--backbone", str(pretrained), "--model", f"{trained}_m4",
+               "--images", "200", "--snrs", "4", "12"])
     out = capsys.readouterr().out
     assert rc == 0 and "tail(head(x)) == model(x): True" in out
     assert "M=4 PSK, 64 symbols = 16 bytes per image" in out

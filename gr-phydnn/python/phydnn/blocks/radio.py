@@ -35,13 +35,13 @@ def _open_usrp(kind: str, serial: str, samp_rate: float, freq: float, gain: floa
     except ImportError as err:
         raise ConfigError("mode='usrp' needs gr-uhd (Debian package gnuradio, python3-uhd); "
                           "use mode='loopback' to run without a radio") from err
-    if not uhd.find_devices(_usrp_args(serial)):
-        which = f" with serial {serial}" if serial else ""
-        raise ConfigError(f"mode='usrp': no UHD device found{which} (uhd_find_devices lists "
-                          f"none); connect a B210 or use "
-                          f"mode='loopback' to run over the channel simulator")
     stream = uhd.stream_args(cpu_format="fc32", channels=[0])
-    dev = (uhd.usrp_sink if kind == "sink" else uhd.usrp_source)(_usrp_args(serial), stream)
+    try:
+        dev = (uhd.usrp_sink if kind == "sink" else uhd.usrp_source)(_usrp_args(serial), stream)
+    except RuntimeError as err:
+        which = f" with serial {serial}" if serial else ""
+        raise ConfigError(f"mode='usrp': no UHD device found{which} ({err}); connect a B210 "
+                          f"or use mode='loopback' to run over the channel simulator") from err
     dev.set_samp_rate(samp_rate)
     dev.set_center_freq(freq, 0)
     dev.set_gain(gain, 0)

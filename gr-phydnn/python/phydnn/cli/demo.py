@@ -1,6 +1,10 @@
 """``phydnn demo``: the main job on real Fashion-MNIST test images with the shipped models.
 
-What it shows at this stage of the project: the shipped pretrained ResNet-20's accuracy, its
+By default: the GNU Radio loopback flowgraph (flowgraphs/phydnn_loopback.grc) sends 2000 test
+images through the shipped PhyDNN (M = 4) at 12 dB Es/N0 with a frequency, clock and timing
+offset, prints its summary, and sets it next to the torch simulation path on the same images.
+
+With ``--checks``: the shipped pretrained ResNet-20's accuracy, its
 split into head (device) and tail (edge server) with exactness, sizes and bits on air per
 image at the paper's split point, the PSK physical layer in torch against theory, and the
 shipped PhyDNN (M = 4) classifying the same images through the simulated PSK link over AWGN
@@ -13,23 +17,35 @@ import argparse
 import time
 from pathlib import Path
 
+from phydnn.cli import loopback
+from phydnn.cli.loopback import add_link_options
+
 MODELS = Path(__file__).resolve().parents[4] / "models"
 DEFAULT_MODEL = MODELS / "fmnist_resnet20"
-DEFAULT_PHYDNN = MODELS / "fmnist_resnet20_phydnn_m4"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the demo on the shipped Fashion-MNIST model",
                        description=__doc__)
-    p.add_argument("--model", default=str(DEFAULT_MODEL), help="backbone bundle (no suffix)")
-    p.add_argument("--images", type=int, default=10000, help="test images to classify")
+    p.add_argument("--checks", action="store_true",
+                   help="instead: backbone, split, PSK-vs-theory and torch-link checks")
+    p.add_argument("--backbone", default=str(DEFAULT_MODEL),
+                   help="backbone bundle for --checks (no suffix)")
+    p.add_argument("--gui", action="store_true", help="show the loopback's Qt window")
+    add_link_options(p)
     p.add_argument("--split", default="stage1", help="split point (default: %(default)s)")
-    p.add_argument("--phydnn", default=str(DEFAULT_PHYDNN), help="PhyDNN bundle (no suffix)")
-    p.add_argument("--snr", type=float, nargs="+", default=[0.0, 4.0, 12.0, 20.0],
-                   help="Es/N0 values in dB for the PSK check and the PhyDNN link")
+    p.add_argument("--snrs", type=float, nargs="+", default=[0.0, 4.0, 12.0, 20.0],
+                   help="Es/N0 values in dB for --checks")
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.checks:
+        args.compare = True
+        return loopback.run(args)
+    return run_checks(args)
+
+
+def run_checks(args: argparse.Namespace) -> int:
     import math
 
     import torch
@@ -42,16 +58,16 @@ def run(args: argparse.Namespace) -> int:
     from phydnn.training import predict
 
     check_positive("images", args.images, integer=True)
-    if not bundle_paths(args.model)[0].exists():
-        raise CheckpointError(f"no model at {args.model}; train one with 'phydnn pretrain "
-                              f"--dataset fashion-mnist --out {args.model}'")
-    model, card = load_backbone(args.model)
+    if not bundle_paths(args.backbone)[0].exists():
+        raise CheckpointError(f"no model at {args.backbone}; train one with 'phydnn pretrain "
+                              f"--dataset fashion-mnist --out {args.backbone}'")
+    model, card = load_backbone(args.backbone)
     test = load_dataset(card["dataset"], "test").subset(args.images)
     t0 = time.perf_counter()
     preds = predict(model, test)
     secs = time.perf_counter() - t0
     acc = float((preds == test.labels).float().mean())
-    print(f"model      {args.model} ({card['backbone']}, trained on {card['dataset']}: "
+    print(f"model      {args.backbone} ({card['backbone']}, trained on {card['dataset']}: "
           f"{card['test_accuracy'] * 100:.2f} % on its card)")
     print(f"accuracy   {acc * 100:.2f} % on {len(test)} {card['dataset']} test images "
           f"({len(test) / secs:.0f} images/s on CPU)")
@@ -73,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
           f"{positions * 2 * 64 // 8 // 1024} KB per 64 images")
     print("PSK over AWGN (torch layers, 200k symbols each): measured SER / theory")
     print("  Es/N0 dB " + "".join(f"{f'M={m}':>22}" for m in (2, 4, 8, 16)))
-    for snr in args.snr:
+    for snr in args.snrs:
         row = []
         for m in (2, 4, 8, 16):
             c = PSKConstellation(m)
@@ -82,10 +98,10 @@ def run(args: argparse.Namespace) -> int:
                         .float().mean())
             row.append(f"{ser:.2e} / {float(psk_ser_theory(m, snr)):.2e}")
         print(f"  {snr:8.1f} " + "".join(f"{r:>22}" for r in row))
-    if bundle_paths(args.phydnn)[0].exists():
+    if bundle_paths(args.model)[0].exists():
         _phydnn_link(args, test, acc)
     else:
-        print(f"(no PhyDNN model at {args.phydnn}: train one with 'phydnn train')")
+        print(f"(no PhyDNN model at {args.model}: train one with 'phydnn train')")
     return 0 if exact and math.isfinite(acc) else 1
 
 
@@ -94,17 +110,17 @@ def _phydnn_link(args: argparse.Namespace, test, unsplit: float) -> None:
     from phydnn.models import load_phydnn
     from phydnn.training import link_accuracy
 
-    model, card = load_phydnn(args.phydnn)
+    model, card = load_phydnn(args.model)
     t0 = time.perf_counter()
-    table = link_accuracy(model, test, args.snr)
+    table = link_accuracy(model, test, args.snrs)
     secs = time.perf_counter() - t0
     bits = model.bits_per_image
-    print(f"PhyDNN     {args.phydnn}: split {card['split']}, M={model.order} PSK, "
+    print(f"PhyDNN     {args.model}: split {card['split']}, M={model.order} PSK, "
           f"{model.positions_per_image} symbols = {bits // 8} bytes per image "
           f"({bits * 64 // 8 / 1024:.1f} KB per 64 images), fingerprint {card['fingerprint']}")
     print(f"  accuracy through the simulated link on the same {len(test)} images "
           f"(unsplit model: {unsplit * 100:.2f} %; {secs:.0f} s):")
-    for snr in args.snr:
+    for snr in args.snrs:
         at = table[f"{snr:.1f}"]
         print(f"  Es/N0 {snr:5.1f} dB   hard {at['hard'] * 100:6.2f} %   "
               f"soft {at['soft'] * 100:6.2f} %")
