@@ -129,7 +129,7 @@ def test_tx_and_rx_as_two_processes_over_zmq():
 
     tx, rx = lb.compile_flowgraph("phydnn_tx"), lb.compile_flowgraph("phydnn_rx")
     address = f"tcp://127.0.0.1:{_free_port()}"
-    common = ["--model", MODEL, "--n-images", "640", "--address", address]
+    common = ["--model", MODEL, "--n-images", "2000", "--address", address]
     env = lb.flowgraph_env()
     rx_p = subprocess.Popen([sys.executable, str(rx), *common], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env)
@@ -138,8 +138,8 @@ def test_tx_and_rx_as_two_processes_over_zmq():
     out, _ = rx_p.communicate(timeout=120)
     assert tx_p.returncode == 0 and "phydnn TX summary" in tx_p.stdout, tx_p.stdout[-2000:]
     got = lb.parse_summary(out)
-    assert got["images"] == 640 and got["segments_lost"] == 0, out[-2000:]
-    assert abs(got["accuracy"] - 100 * lb.torch_reference(MODEL, 640, 12.0, "soft")) <= 1.0
+    assert got["images"] == 2000 and got["segments_lost"] == 0, out[-2000:]
+    assert abs(got["accuracy"] - 100 * lb.torch_reference(MODEL, 2000, 12.0, "soft")) <= 1.0
 
 
 def test_receiver_refuses_a_transmitter_with_another_model():
@@ -175,6 +175,18 @@ def test_usrp_mode_without_a_device_suggests_loopback():
         radio_source("usrp")
     with pytest.raises(ConfigError, match="mode"):
         radio_source("wifi")
+
+
+@pytest.mark.parametrize("mode,message", [("usrp", "use mode='loopback'"),
+                                          ("wifi", "mode='wifi' is not allowed")])
+def test_generated_rx_program_stops_with_one_message(mode, message):
+    from phydnn.cli import loopback as lb
+
+    rx = lb.compile_flowgraph("phydnn_rx")
+    proc = subprocess.run([sys.executable, str(rx), "--mode", mode, "--model", MODEL],
+                          capture_output=True, text=True, env=lb.flowgraph_env(), timeout=60)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
 
 
 @pytest.mark.parametrize("name", ["phydnn_tx", "phydnn_rx", "phydnn_loopback"])

@@ -40,7 +40,8 @@ def _open_usrp(kind: str, serial: str, samp_rate: float, freq: float, gain: floa
         dev = (uhd.usrp_sink if kind == "sink" else uhd.usrp_source)(_usrp_args(serial), stream)
     except RuntimeError as err:
         which = f" with serial {serial}" if serial else ""
-        raise ConfigError(f"mode='usrp': no UHD device found{which} ({err}); connect a B210 "
+        detail = " ".join(str(err).split())
+        raise ConfigError(f"mode='usrp': no UHD device found{which} ({detail}); connect a B210 "
                           f"or use mode='loopback' to run over the channel simulator") from err
     dev.set_samp_rate(samp_rate)
     dev.set_center_freq(freq, 0)

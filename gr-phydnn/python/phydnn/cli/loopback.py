@@ -1,7 +1,7 @@
 """``phydnn loopback``: run flowgraphs/phydnn_loopback.grc (TX -> channel -> RX in GNU Radio).
 
-The flowgraph is compiled with GNU Radio's grcc into build/flowgraphs/ (again whenever the
-.grc is newer) and run as its own program, with the Qt window off screen unless ``--gui``.
+The flowgraph is compiled with GNU Radio's grcc into build/flowgraphs/ and run as its own
+program, with the Qt window off screen unless ``--gui``.
 Its summary is printed as it comes; ``--compare`` adds the torch simulation path on the same
 images at the same Es/N0, which the GNU Radio link must match.
 """
@@ -48,11 +48,10 @@ def add_link_options(p: argparse.ArgumentParser) -> None:
 
 
 def compile_flowgraph(name: str) -> Path:
-    """flowgraphs/NAME.grc -> build/flowgraphs/NAME.py with grcc (only when out of date)."""
+    """flowgraphs/NAME.grc -> build/flowgraphs/NAME.py with grcc (every time: the program
+    also depends on the installed block YAML, and grcc takes a second)."""
     grc = FLOWGRAPHS / f"{name}.grc"
     out = BUILD / f"{name}.py"
-    if out.exists() and out.stat().st_mtime >= grc.stat().st_mtime:
-        return out
     BUILD.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(["grcc", "-o", str(BUILD), str(grc)], capture_output=True, text=True)
     if proc.returncode != 0 or not out.exists():
