@@ -201,3 +201,67 @@ def test_flowgraphs_compile_headless_and_take_their_settings(name, tmp_path):
         assert option in helptext
     assert ("--mode MODE" in helptext) == (name != "phydnn_loopback")
     assert "--snr-db" in helptext or name == "phydnn_rx"
+
+
+@pytest.mark.parametrize("snr", [0.0, 12.0])
+def test_channel_noise_per_sample_is_n0_for_the_unit_energy_pulse(snr):
+    """Es/N0 calibration: with the framer's unit-energy pulse, Es = 1, so the complex noise
+    variance per sample must be N0 = 10^(-snr/10) whatever sps is."""
+    from gnuradio import blocks, gr
+
+    from phydnn.blocks import channel_sim
+
+    tb = gr.top_block()
+    sink = blocks.vector_sink_c()
+    tb.connect(blocks.vector_source_c([0j] * 200_000), channel_sim(snr, seed=5), sink)
+    tb.run()
+    noise = np.asarray(sink.data())
+    assert np.mean(np.abs(noise) ** 2) == pytest.approx(10 ** (-snr / 10), rel=0.02)
+
+
+def test_fading_channel_keeps_the_mean_power():
+    from gnuradio import blocks, gr
+
+    from phydnn.blocks import channel_sim
+
+    tb = gr.top_block()
+    sink = blocks.vector_sink_c()
+    tb.connect(blocks.vector_source_c([1 + 0j] * 400_000),
+               channel_sim(60.0, fading="rayleigh", doppler=1e-2, seed=3), sink)
+    tb.run()
+    power = np.abs(np.asarray(sink.data())[1000:]) ** 2
+    assert np.mean(power) == pytest.approx(1.0, rel=0.15) and np.std(power) > 0.3
+
+
+def test_framer_tags_every_burst_for_uhd():
+    from gnuradio import blocks, gr
+
+    from phydnn.blocks import framer
+    from phydnn.blocks.pdu import make_pdu
+    from phydnn.link import HEADER_SYMBOLS, PREAMBLE
+    from phydnn.phy.constellation import psk_points
+
+    tb = gr.top_block()
+    done: list[int] = []
+    fr = framer(4, 0.35, 1000, on_last=lambda: done.append(1))
+    sink = blocks.vector_sink_c()
+    tb.connect(fr, sink)
+    tb.start()
+    meta = {"batch_id": 9, "n_images": 3, "M": 4, "bits_per_symbol": 2,
+            "fingerprint": FINGERPRINT, "constellation": psk_points(4).astype(np.complex64),
+            "last": True}
+    fr.builder._handle(make_pdu(meta, np.zeros(3 * 784, np.uint8)))
+    deadline = time.monotonic() + 20
+    while not done and time.monotonic() < deadline:
+        time.sleep(0.02)
+    tb.stop()
+    tb.wait()
+    tags = {}
+    for t in sink.tags():
+        tags.setdefault(str(t.key), []).append(t.offset)
+    sob, eob = tags["tx_sob"], tags["tx_eob"]
+    assert len(sob) == len(eob) == 3            # 2352 symbols in 3 segments of 784
+    lengths = [e - s + 1 for s, e in zip(sob, eob, strict=True)]
+    frame = len(PREAMBLE) + HEADER_SYMBOLS + 784 + 16
+    assert lengths[:2] == [4 * frame, 4 * frame] and sob[1] == eob[0] + 1
+    assert done and len(sink.data()) == eob[-1] + 1
