@@ -49,6 +49,8 @@ class FinetuneConfig:
     snr_db: float = 12.0                          # training Es/N0
     snr_spread_db: float = 0.0                    # per-image Es/N0 ~ U[snr-spread, snr+spread]
     soft_fraction: float = 0.0                    # share of realisations with soft lookup
+    distill: float = 0.0                          # weight of distillation from the unsplit
+    distill_temperature: float = 4.0              # backbone in the channel-path loss
     kmeans_images: int = 2000
     kmeans_slices: int = 100_000
     bn_images: int = 10_000                       # tail batch-norm recalibration (0: off)
@@ -64,13 +66,15 @@ class FinetuneConfig:
             check_positive(name, getattr(self, name), integer=True)
         for name in ("freeze_epochs", "train_subset", "threads", "seed", "bn_images"):
             check_non_negative(name, getattr(self, name), integer=True)
-        for name in ("lr_embeddings", "lr_backbone", "beta_start", "beta_growth", "tau"):
+        for name in ("lr_embeddings", "lr_backbone", "beta_start", "beta_growth", "tau",
+                     "distill_temperature"):
             check_positive(name, getattr(self, name))
         check_non_negative("snr_spread_db", self.snr_spread_db)
         _check_number("snr_db", self.snr_db)
-        if not 0.0 <= self.soft_fraction <= 1.0:
-            raise ConfigError(f"soft_fraction={self.soft_fraction!r} is not allowed; "
-                              f"it must lie in [0, 1]")
+        for name in ("soft_fraction", "distill"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name}={getattr(self, name)!r} is not allowed; "
+                                  f"it must lie in [0, 1]")
         check_power_of_two("M", self.M)
         check_choice("scoring", self.scoring, ("distance", "inner"))
         check_choice("lr_schedule", self.lr_schedule, ("constant", "cosine"))

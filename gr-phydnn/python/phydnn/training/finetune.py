@@ -20,6 +20,7 @@ point (weights, M, epoch); ``--resume`` continues from it with fresh optimiser m
 
 from __future__ import annotations
 
+import copy
 import csv
 import math
 import os
@@ -139,6 +140,9 @@ class _Run:
         self.test = load_dataset(cfg.dataset, "test", cfg.data_root or None)
         if cfg.train_subset:
             self.train = self.train.subset(cfg.train_subset)
+        self.teacher = None
+        if cfg.distill > 0:  # a frozen copy of the unsplit backbone, before the split shares it
+            self.teacher = copy.deepcopy(backbone).eval().requires_grad_(False)
         self.model = build_phydnn(backbone, cfg.split, cfg.M, self.train.input_shape,
                                   cfg.scoring)
         self.start_epoch, self.elapsed = 0, 0.0
@@ -196,6 +200,24 @@ class _Run:
         total = max(self.cfg.epochs * self.steps_per_epoch - 1, 1)
         return self.cfg.beta_start * (1 + (self.cfg.beta_growth - 1) * step / total)
 
+    @torch.no_grad()
+    def teacher_probs(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Softened class probabilities of the frozen unsplit backbone (distillation)."""
+        if self.teacher is None:
+            return None
+        return F.softmax(self.teacher(x) / self.cfg.distill_temperature, 1)
+
+    def task_loss(self, logits: torch.Tensor, y: torch.Tensor,
+                  target: torch.Tensor | None) -> torch.Tensor:
+        """Cross-entropy through the channel (Eq. 7), optionally mixed with distillation from
+        the unsplit backbone: (1 - a) CE + a T^2 KL(teacher_T || student_T) (Hinton et al.)."""
+        ce = F.cross_entropy(logits, y)
+        if target is None:
+            return ce
+        t = self.cfg.distill_temperature
+        kd = F.kl_div(F.log_softmax(logits / t, 1), target, reduction="batchmean") * t * t
+        return (1 - self.cfg.distill) * ce + self.cfg.distill * kd
+
     def lr_scale(self, step: int) -> float:
         """1 for a constant schedule; 0.5 (1 + cos(pi t / T)) over all steps for cosine."""
         if self.cfg.lr_schedule == "constant":
@@ -229,10 +251,11 @@ class _Run:
                                    strict=False):
                 group["lr"] = base * self.lr_scale(step)
             ce = torch.zeros(())
+            target = self.teacher_probs(x)
             for _ in range(cfg.n_mc):
                 soft = bool(torch.rand(()) < cfg.soft_fraction)
                 out = net(x, _noise_var(cfg, len(y)), cfg.tau, soft)
-                ce = ce + F.cross_entropy(out["logits"], y) / cfg.n_mc
+                ce = ce + self.task_loss(out["logits"], y, target) / cfg.n_mc
             bind = F.cross_entropy(out["bind_logits"], y)
             loss = ce + beta * out["entropy"] + bind
             opt.zero_grad(set_to_none=True)
