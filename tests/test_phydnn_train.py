@@ -22,7 +22,7 @@ from phydnn.training import PretrainConfig, link_accuracy, load_config, pretrain
 TRAIN = ["--dataset", "digits", "--epochs", "8", "--set", "prune_path=8,4",
          "--set", "prune_epochs=2,4", "--set", "batch_size=64", "--set", "kmeans_images=500",
          "--set", "eval_images=360", "--set", "soft_fraction=0.5",
-         "--set", "lr_schedule=cosine"]
+         "--set", "lr_schedule=cosine", "--set", "distill=0.5"]
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +102,7 @@ def test_unknown_config_key_is_refused(tmp_path, pretrained, capsys):
     (["--set", "backbone=resnet32"], "holds a resnet20 but backbone='resnet32'"),
     (["--set", "prune_path=8,16", "--set", "prune_epochs=1,2"], "prune_path=[8, 16]"),
     (["--M", "12"], "M=12"),
+    (["--set", "distill=1.5"], "distill=1.5 is not allowed"),
 ])
 def test_bad_training_input_is_one_clear_error(pretrained, tmp_path, capsys, argv, message):
     rc = main(["train", "--pretrained", str(pretrained), "--dataset", "digits",

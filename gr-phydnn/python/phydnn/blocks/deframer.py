@@ -35,7 +35,7 @@ NFILTERS = 32
 class segment_sync(gr.sync_block):  # noqa: N801
     """Symbols with corr_start tags in; segment PDUs out (see the module docstring)."""
 
-    def __init__(self, constellation: list[complex], display_symbols: int = 64) -> None:
+    def __init__(self, constellation: list[complex], display_symbols: int = 256) -> None:
         gr.sync_block.__init__(self, name="phydnn_segment_sync", in_sig=[np.complex64],
                                out_sig=None)
         self.sync = SegmentSync(np.asarray(constellation, dtype=np.complex64))
