@@ -30,6 +30,7 @@ from phydnn.phy.constellation import psk_points
 __all__ = ["deframer", "segment_sync"]
 
 NFILTERS = 32
+MAX_CLOCK_DEVIATION = 0.005    # +-5000 ppm of the symbol period: far beyond any radio clock
 
 
 class segment_sync(gr.sync_block):  # noqa: N801
@@ -143,7 +144,7 @@ class deframer(gr.hier_block2):  # noqa: N801
         taps = rrc_taps(sps * NFILTERS, rolloff) * np.sqrt(NFILTERS)  # unit gain per arm
         self.fll = digital.fll_band_edge_cc(sps, rolloff, 2 * sps + 1, fll_bw)
         self.timing = digital.symbol_sync_cc(
-            digital.TED_GARDNER, sps, timing_bw, 1.0, 1.0, 1.5, 1,
+            digital.TED_GARDNER, sps, timing_bw, 1.0, 1.0, MAX_CLOCK_DEVIATION * sps, 1,
             digital.constellation_bpsk().base(), digital.IR_PFB_MF, NFILTERS, taps.tolist())
         self.detect = digital.corr_est_cc(SYNC_WORD.tolist(), 1, 0, threshold,
                                           digital.THRESHOLD_DYNAMIC)
