@@ -53,4 +53,8 @@ def test_non_numeric_epochs_is_refused_by_the_parser(capsys):
 
 def test_demo_without_model_explains_how_to_make_one(tmp_path, capsys):
     assert main(["demo", "--model", str(tmp_path / "none")]) == 2
+    assert "phydnn train --config" in capsys.readouterr().err
+    assert main(["demo", "--checks", "--backbone", str(tmp_path / "none")]) == 2
     assert "phydnn pretrain" in capsys.readouterr().err
+    assert main(["loopback", "--model", "models/fmnist_resnet20"]) == 2
+    assert "not a PhyDNN bundle" in capsys.readouterr().err

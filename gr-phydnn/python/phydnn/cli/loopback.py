@@ -76,9 +76,15 @@ def link_arguments(args: argparse.Namespace) -> list[str]:
     if not -10.0 <= args.snr <= 60.0:
         raise ConfigError(f"--snr {args.snr} is not allowed; Es/N0 must be in [-10, 60] dB")
     check_positive("samp-rate", args.samp_rate)
-    from phydnn.checkpoint import load_card
+    from phydnn.checkpoint import bundle_paths, load_card
+    from phydnn.errors import CheckpointError
 
-    load_card(args.model)  # a clear error for a missing or foreign model, before GNU Radio
+    if not bundle_paths(args.model)[1].exists():
+        raise CheckpointError(f"no PhyDNN model at {args.model}; train one with 'phydnn train "
+                              f"--config models/fmnist_resnet20_phydnn.toml --out {args.model}'")
+    if load_card(args.model).get("kind") != "phydnn":
+        raise CheckpointError(f"{args.model} is not a PhyDNN bundle (its card says kind="
+                              f"{load_card(args.model).get('kind')!r})")
     return ["--model", str(args.model), "--n-images", str(args.images),
             "--snr-db", str(args.snr), "--freq-offset", str(args.freq_offset),
             "--clock-ppm", str(args.clock_ppm), "--timing-offset", str(args.timing_offset),
