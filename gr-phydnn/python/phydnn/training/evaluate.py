@@ -34,12 +34,14 @@ def link_accuracy(model, data: ImageDataset, snrs_db: list[float],
     """Accuracy of a PhyDNN over the torch link (transmit -> AWGN -> receive) per SNR.
 
     The head runs once per batch; every (SNR, receiver) pair reuses the transmitted points
-    and draws its own noise from a generator seeded with ``seed`` (repeatable numbers).
+    and draws its noise from a generator of its own, seeded from ``seed`` and the SNR, so the
+    figure at one SNR does not depend on which other SNRs are in the sweep.
     Returns {"12.0": {"hard": acc, "soft": acc}, ...}.
     """
     from phydnn.phy import add_awgn, snr_db_to_noise_var
 
-    gen = torch.Generator(device=device).manual_seed(seed)
+    gens = {s: torch.Generator(device=device).manual_seed(seed * 100_003 + round(s * 1000))
+            for s in snrs_db}
     correct = {(s, r): 0 for s in snrs_db for r in receivers}
     with eval_mode(model):
         for x, y in iterate_batches(data, batch_size):
@@ -47,7 +49,7 @@ def link_accuracy(model, data: ImageDataset, snrs_db: list[float],
             sym = model.constellation.modulate(model.transmit(x))
             for snr in snrs_db:
                 nv = snr_db_to_noise_var(float(snr))
-                received = add_awgn(sym, nv, gen)
+                received = add_awgn(sym, nv, gens[snr])
                 for r in receivers:
                     pred = model.receive(received, nv, r).argmax(1)
                     correct[(snr, r)] += int((pred == y).sum())
