@@ -33,6 +33,7 @@ from phydnn.link.segment import frame_symbols
 __all__ = ["burst_tagger", "frame_builder", "framer", "rrc_taps"]
 
 FLUSH_SYMBOLS = 2048
+MAX_BACKLOG = 1024   # frames queued ahead of the air: pdu_to_tagged_stream drops beyond 8192
 
 
 def rrc_taps(sps: int, rolloff: float, span: int = 11) -> np.ndarray:
@@ -53,6 +54,22 @@ class frame_builder(gr.basic_block):  # noqa: N801
         self.set_msg_handler(pmt.intern("symbols"), self._handle)
         self.segments = self.payload_symbols = self.frame_symbols = 0
         self.payload_bits = 0
+        self.sent_bursts: Callable[[], int] = lambda: self.segments
+        self._stopping = False
+
+    def _wait_for_room(self) -> None:
+        """Hold this batch while MAX_BACKLOG frames wait for the air (back-pressure instead
+        of pdu_to_tagged_stream's silent drop past 8192 queued PDUs; DESIGN.md pitfalls)."""
+        while self.segments - self.sent_bursts() >= MAX_BACKLOG and not self._stopping:
+            time.sleep(0.002)
+
+    def start(self) -> bool:
+        self._stopping = False
+        return super().start()
+
+    def stop(self) -> bool:
+        self._stopping = True
+        return super().stop()
 
     def _handle(self, msg: pmt.pmt_t) -> None:
         meta, points = split_pdu(msg)
@@ -61,6 +78,7 @@ class frame_builder(gr.basic_block):  # noqa: N801
         segs = segment_batch(points, int(meta["batch_id"]), int(meta["n_images"]),
                              str(meta["fingerprint"]), bps, self.max_payload)
         for header, part in segs:
+            self._wait_for_room()
             last = bool(meta.get("last")) and header.seg_index == header.seg_count - 1
             frame = frame_symbols(header, part, const, self.pad + (FLUSH_SYMBOLS if last else 0))
             self.segments += 1
@@ -134,6 +152,7 @@ class framer(gr.hier_block2):  # noqa: N801
         self.shaper = grfilter.interp_fir_filter_ccf(self.sps, rrc_taps(self.sps, rolloff).tolist())
         self.shaper.set_min_output_buffer(1 << 17)
         self.tagger = burst_tagger(self.sps, on_last=on_last or self._finish)
+        self.builder.sent_bursts = lambda: self.tagger.bursts
         self.msg_connect(self, "symbols", self.builder, "symbols")
         self.msg_connect(self.builder, "frames", self.to_stream, "pdus")
         self.connect(self.to_stream, self.shaper, self.tagger, self)
