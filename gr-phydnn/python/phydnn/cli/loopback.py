@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from phydnn.errors import ConfigError, PhyDNNError, check_choice, check_positive
@@ -63,7 +64,10 @@ def flowgraph_env(gui: bool = False) -> dict[str, str]:
     env = dict(os.environ)
     if not gui:
         env["QT_QPA_PLATFORM"] = "offscreen"
-    env.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    if "XDG_RUNTIME_DIR" not in env:  # Qt wants a private runtime folder (mode 0700)
+        runtime = Path(tempfile.gettempdir()) / f"phydnn-runtime-{os.getuid()}"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        env["XDG_RUNTIME_DIR"] = str(runtime)
     return env
 
 
