@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,3 +147,33 @@ def test_truncated_segment_is_refused_with_its_reason():
             SegmentSync(pts).process(fr[:cut])
         assert err.value.reason == "truncated"
     assert len(PREAMBLE) == len(RAMP) + len(SYNC_WORD)
+
+
+@pytest.mark.parametrize("receiver", ["hard", "soft"])
+def test_rx_tail_matches_the_torch_receiver_and_fills_erasures(receiver):
+    """RxTail on a clean batch = PhyDNN.receive; erased positions look up the codebook mean
+    (uniform posterior) and flag only their images as partial."""
+    import torch
+
+    from phydnn.data import load_dataset
+    from phydnn.link import ReceivedBatch, RxTail, TxHead
+
+    model = Path(__file__).resolve().parents[1] / "models" / "fmnist_resnet20_phydnn_kd_m4"
+    tx, rx = TxHead(model), RxTail(model, receiver)
+    images = load_dataset("fashion-mnist", "test").images[:6].numpy()
+    points = tx.encode(images)
+    rng = np.random.default_rng(0)
+    received = _awgn(tx.constellation[points.reshape(-1)], 8.0, rng).astype(np.complex64)
+    nv = np.full(len(received), 10 ** -0.8, np.float32)
+    pred = rx.classify(ReceivedBatch(0, 6, received, nv, 1))
+    with torch.no_grad():
+        ref = rx.model.receive(torch.from_numpy(received).reshape(6, 28, 28), 10 ** -0.8,
+                               receiver)
+    assert np.array_equal(pred.labels, ref.argmax(1).numpy()) and not pred.partial.any()
+    received[2 * 784:3 * 784] = np.nan
+    erased = rx.classify(ReceivedBatch(0, 6, received, nv, 1, [0]))
+    assert erased.partial.tolist() == [False, False, True, False, False, False]
+    with torch.no_grad():
+        mean = rx.model.codebook.embeddings.mean(0).view(1, -1, 1, 1).expand(1, -1, 28, 28)
+        expect = torch.softmax(rx.model.tail(mean), 1)[0].numpy()
+    assert np.allclose(erased.probabilities[2], expect, atol=1e-5)
