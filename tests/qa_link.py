@@ -239,6 +239,7 @@ def test_framer_tags_every_burst_for_uhd():
     from phydnn.blocks import framer
     from phydnn.blocks.pdu import make_pdu
     from phydnn.link import HEADER_SYMBOLS, PREAMBLE
+    from phydnn.link.segment import FRAME_PAD
     from phydnn.phy.constellation import psk_points
 
     tb = gr.top_block()
@@ -262,6 +263,6 @@ def test_framer_tags_every_burst_for_uhd():
     sob, eob = tags["tx_sob"], tags["tx_eob"]
     assert len(sob) == len(eob) == 3            # 2352 symbols in 3 segments of 784
     lengths = [e - s + 1 for s, e in zip(sob, eob, strict=True)]
-    frame = len(PREAMBLE) + HEADER_SYMBOLS + 784 + 16
+    frame = len(PREAMBLE) + HEADER_SYMBOLS + 784 + FRAME_PAD
     assert lengths[:2] == [4 * frame, 4 * frame] and sob[1] == eob[0] + 1
     assert done and len(sink.data()) == eob[-1] + 1

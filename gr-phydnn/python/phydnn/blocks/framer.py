@@ -28,7 +28,7 @@ from gnuradio import gr, pdu
 
 from phydnn.blocks.pdu import make_pdu, split_pdu
 from phydnn.link import segment_batch
-from phydnn.link.segment import frame_symbols
+from phydnn.link.segment import FRAME_PAD, frame_symbols
 
 __all__ = ["burst_tagger", "frame_builder", "framer", "rrc_taps"]
 
@@ -46,7 +46,7 @@ class frame_builder(gr.basic_block):  # noqa: N801
     """Point-index PDU of a batch -> one complex-symbol PDU per segment (preamble + header +
     payload + zero pad). Metadata of each frame: batch_id, seg_index, seg_count, last."""
 
-    def __init__(self, max_payload: int = 2048, pad: int = 16) -> None:
+    def __init__(self, max_payload: int = 2048, pad: int = FRAME_PAD) -> None:
         gr.basic_block.__init__(self, name="phydnn_frame_builder", in_sig=None, out_sig=None)
         self.max_payload, self.pad = int(max_payload), int(pad)
         self.message_port_register_in(pmt.intern("symbols"))

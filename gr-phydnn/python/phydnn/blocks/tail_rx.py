@@ -27,12 +27,10 @@ from gnuradio import gr
 
 from phydnn.blocks.pdu import make_pdu, split_pdu
 from phydnn.data import load_dataset
-from phydnn.link import HEADER_SYMBOLS, PREAMBLE, PhyHeader, Reassembler, RxTail
-from phydnn.link.segment import ReceivedBatch
+from phydnn.link import PhyHeader, Reassembler, RxTail
+from phydnn.link.segment import ReceivedBatch, frame_length
 
 __all__ = ["tail_rx"]
-
-FRAME_PAD = 16
 
 
 class tail_rx(gr.basic_block):  # noqa: N801
@@ -92,7 +90,7 @@ class tail_rx(gr.basic_block):  # noqa: N801
             if header is None:
                 return
             self.counts["segments_ok"] += 1
-            self.frame_symbols += len(PREAMBLE) + HEADER_SYMBOLS + header.n_symbols + FRAME_PAD
+            self.frame_symbols += frame_length(header.n_symbols)
             self.payload_bits += header.n_symbols * header.bits_per_symbol
             self.nv_sum += float(meta["noise_var"])
             for batch in self.reasm.add(header, np.asarray(data, dtype=np.complex64),

@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from phydnn.link.header import MAX_PAYLOAD, PhyHeader, encode_header
+from phydnn.link.header import HEADER_SYMBOLS, MAX_PAYLOAD, PhyHeader, encode_header
 from phydnn.link.preamble import PREAMBLE
 
-__all__ = ["ReceivedBatch", "Reassembler", "frame_symbols", "segment_batch", "segment_layout"]
+__all__ = ["FRAME_PAD", "ReceivedBatch", "Reassembler", "frame_length", "frame_symbols",
+           "segment_batch", "segment_layout"]
+
+FRAME_PAD = 16   # zero symbols after every frame: the TX pulse-shaping filter empties in-burst
 
 
 def segment_layout(total: int, max_payload: int) -> tuple[int, int]:
@@ -42,6 +45,11 @@ def segment_batch(points: np.ndarray, batch_id: int, n_images: int, fingerprint:
         out.append((PhyHeader(fingerprint[:8], batch_id % 65536, i, count, len(part), n_images,
                               bits_per_symbol).check(), part))
     return out
+
+
+def frame_length(n_payload: int, pad: int = FRAME_PAD) -> int:
+    """Symbols on air for a segment of ``n_payload`` payload symbols."""
+    return len(PREAMBLE) + HEADER_SYMBOLS + n_payload + pad
 
 
 def frame_symbols(header: PhyHeader, points: np.ndarray, constellation: np.ndarray,
