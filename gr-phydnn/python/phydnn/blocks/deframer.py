@@ -51,9 +51,6 @@ class segment_sync(gr.sync_block):  # noqa: N801
         self.detections = self.segments = 0
         self.rejected: Counter[str] = Counter()
 
-    def set_constellation(self, constellation: list[complex]) -> None:
-        self.sync = SegmentSync(np.asarray(constellation, dtype=np.complex64))
-
     def work(self, input_items, output_items) -> int:
         x = input_items[0]
         start = self.nitems_read(0)

@@ -86,9 +86,10 @@ def link_arguments(args: argparse.Namespace) -> list[str]:
     if not bundle_paths(args.model)[1].exists():
         raise CheckpointError(f"no PhyDNN model at {args.model}; train one with 'phydnn train "
                               f"--config models/fmnist_resnet20_phydnn.toml --out {args.model}'")
-    if load_card(args.model).get("kind") != "phydnn":
-        raise CheckpointError(f"{args.model} is not a PhyDNN bundle (its card says kind="
-                              f"{load_card(args.model).get('kind')!r})")
+    kind = load_card(args.model).get("kind")
+    if kind != "phydnn":
+        raise CheckpointError(f"{args.model} is not a PhyDNN bundle (its card says "
+                              f"kind={kind!r})")
     return ["--model", str(args.model), "--n-images", str(args.images),
             "--snr-db", str(args.snr), "--freq-offset", str(args.freq_offset),
             "--clock-ppm", str(args.clock_ppm), "--timing-offset", str(args.timing_offset),

@@ -112,15 +112,17 @@ class SegmentSync:
         nsw = len(SYNC_WORD)
         if len(symbols) < HEADER_SPAN:
             raise HeaderError("truncated", f"{len(symbols)} of {HEADER_SPAN} symbols")
-        g, freq, _ = estimate_from_known(symbols[:nsw], SYNC_WORD)
+        g, freq, sync_nv = estimate_from_known(symbols[:nsw], SYNC_WORD)
         amp = abs(g)
         if not amp > 0:
             raise HeaderError("crc", "no signal")
         phase = float(np.angle(g)) + 2 * np.pi * freq * nsw
         hdr, phase, freq_out = self._track(symbols[nsw:HEADER_SPAN], BPSK, phase, freq, amp)
         header, sent = decode_header(hdr)
-        sync_res = symbols[:nsw] / g - SYNC_WORD * np.exp(2j * np.pi * freq * np.arange(nsw))
-        nv = float(np.mean(np.abs(np.concatenate([sync_res, hdr - sent])) ** 2))
+        # noise per unit-power symbol: the sync word's (from its estimate) and the header's,
+        # weighted by their lengths
+        hdr_nv = float(np.mean(np.abs(hdr - sent) ** 2))
+        nv = (sync_nv / amp ** 2 * nsw + hdr_nv * HEADER_SYMBOLS) / HEADER_SPAN
         return HeaderState(header, phase, freq_out, amp, nv)
 
     def sync_payload(self, state: HeaderState, symbols: np.ndarray) -> SyncResult:
