@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 CORE = ["phydnn", "phydnn.phy", "phydnn.models", "phydnn.data", "phydnn.training",
-        "phydnn.link", "phydnn.checkpoint", "phydnn.cli.__main__"]
+        "phydnn.link", "phydnn.link.timeline", "phydnn.fullstack", "phydnn.fullstack.baselines",
+        "phydnn.training.bottlefit", "phydnn.checkpoint", "phydnn.cli.__main__"]
 
 
 def test_importing_the_core_does_not_import_gnuradio():

@@ -8,7 +8,9 @@ the sample rate (cycles per sample), ``clock_ppm`` the sample-clock offset of th
 the TX, ``timing_offset`` a fractional delay in samples (a windowed-sinc FIR convolved with
 ``taps``, the multipath profile), ``fading`` none / rayleigh / rician (GNU Radio's
 fading_model, ``doppler`` = fD*Ts, ``k_factor`` for Rician). ``seed`` 0 draws a fresh seed
-(channel_model repeats its noise for a fixed seed).
+(channel_model repeats its noise for a fixed seed). In front of the channel an
+:class:`~phydnn.blocks.air_clock.air_clock` stamps each batch's time on air and, with
+``realtime``, paces the samples to ``samp_rate`` like a radio's clock.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import secrets
 import numpy as np
 from gnuradio import channels, gr
 
+from phydnn.blocks.air_clock import air_clock
 from phydnn.errors import check_choice, check_non_negative
 
 __all__ = ["FADING", "channel_sim", "fractional_delay_taps", "noise_voltage"]
@@ -43,7 +46,7 @@ class channel_sim(gr.hier_block2):  # noqa: N801
     def __init__(self, snr_db: float = 12.0, freq_offset: float = 0.0, clock_ppm: float = 0.0,
                  timing_offset: float = 0.0, taps: list[complex] | None = None,
                  fading: str = "none", doppler: float = 1e-4, k_factor: float = 4.0,
-                 seed: int = 0) -> None:
+                 seed: int = 0, samp_rate: float = 20e6, realtime: bool = False) -> None:
         gr.hier_block2.__init__(self, "phydnn_channel_sim",
                                 gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signature(1, 1, gr.sizeof_gr_complex))
@@ -60,11 +63,12 @@ class channel_sim(gr.hier_block2):  # noqa: N801
         self.model = channels.channel_model(noise_voltage(snr_db), float(freq_offset),
                                             1.0 + float(clock_ppm) * 1e-6,
                                             fir.astype(np.complex64).tolist(), self.seed, True)
-        chain = [self, self.model, self]
+        self.air = air_clock(samp_rate, realtime)
+        chain = [self, self.air, self.model, self]
         if fading != "none":
             self.fader = channels.fading_model(8, float(doppler), fading == "rician",
                                                float(k_factor), self.seed + 1)
-            chain = [self, self.fader, self.model, self]
+            chain = [self, self.air, self.fader, self.model, self]
         self.connect(*chain)
 
     def set_snr_db(self, snr_db: float) -> None:

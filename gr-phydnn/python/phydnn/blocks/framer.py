@@ -10,7 +10,9 @@ samples out at ``sps`` samples per symbol. Inside:
 The RRC pulse has unit energy, so the symbol energy Es is 1 and the loopback channel
 calibrates Es/N0 from the noise per sample alone (DESIGN.md "Definitions"). Each frame ends
 with zero symbols that empty the filter inside the burst; after the batch flagged ``last``
-a longer tail of zeros lets a receiver's filters and correlator flush.
+a longer tail of zeros lets a receiver's filters and correlator flush. The time spent
+building a batch's symbols (the symbol mapping) and its symbols on air go to
+:data:`phydnn.link.timeline.TIMELINE`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from gnuradio import gr, pdu
 from phydnn.blocks.pdu import make_pdu, split_pdu
 from phydnn.link import segment_batch
 from phydnn.link.segment import FRAME_PAD, frame_symbols
+from phydnn.link.timeline import TIMELINE
 
 __all__ = ["burst_tagger", "frame_builder", "framer", "rrc_taps"]
 
@@ -57,11 +60,14 @@ class frame_builder(gr.basic_block):  # noqa: N801
         self.sent_bursts: Callable[[], int] = lambda: self.segments
         self._stopping = False
 
-    def _wait_for_room(self) -> None:
+    def _wait_for_room(self) -> float:
         """Hold this batch while MAX_BACKLOG frames wait for the air (back-pressure instead
-        of pdu_to_tagged_stream's silent drop past 8192 queued PDUs; DESIGN.md pitfalls)."""
+        of pdu_to_tagged_stream's silent drop past 8192 queued PDUs; DESIGN.md pitfalls).
+        Returns the seconds waited (not part of the symbol-mapping time)."""
+        t0 = time.perf_counter()
         while self.segments - self.sent_bursts() >= MAX_BACKLOG and not self._stopping:
             time.sleep(0.002)
+        return time.perf_counter() - t0
 
     def start(self) -> bool:
         self._stopping = False
@@ -72,23 +78,27 @@ class frame_builder(gr.basic_block):  # noqa: N801
         return super().stop()
 
     def _handle(self, msg: pmt.pmt_t) -> None:
+        t0 = time.perf_counter()
         meta, points = split_pdu(msg)
         const = np.asarray(meta["constellation"], dtype=np.complex64)
         bps = int(meta["bits_per_symbol"])
-        segs = segment_batch(points, int(meta["batch_id"]), int(meta["n_images"]),
+        batch_id = int(meta["batch_id"])
+        segs = segment_batch(points, batch_id, int(meta["n_images"]),
                              str(meta["fingerprint"]), bps, self.max_payload)
         for header, part in segs:
-            self._wait_for_room()
+            waited = self._wait_for_room()
             last = bool(meta.get("last")) and header.seg_index == header.seg_count - 1
             frame = frame_symbols(header, part, const, self.pad + (FLUSH_SYMBOLS if last else 0))
             self.segments += 1
             self.payload_symbols += len(part)
             self.payload_bits += len(part) * bps
             self.frame_symbols += len(frame)
+            TIMELINE.add(batch_id, "air_symbols", len(frame) - (FLUSH_SYMBOLS if last else 0))
+            t0 += waited
             self.message_port_pub(pmt.intern("frames"), make_pdu(
                 {"batch_id": header.batch_id, "seg_index": header.seg_index,
-                 "seg_count": header.seg_count, "last": last,
-                 "t_head_s": float(meta.get("t_head_s", 0.0))}, frame))
+                 "seg_count": header.seg_count, "last": last}, frame))
+        TIMELINE.mark(batch_id, "map_s", time.perf_counter() - t0)
 
 
 class burst_tagger(gr.sync_block):  # noqa: N801
@@ -121,7 +131,7 @@ class burst_tagger(gr.sync_block):  # noqa: N801
                 self.bursts += 1
                 if tag.offset in last_at:
                     self._last_end = tag.offset + length
-            elif key in ("batch_id", "seg_index", "t_head_s"):
+            elif key in ("batch_id", "seg_index"):
                 self.add_item_tag(0, tag.offset, tag.key, tag.value)
         if self.first_sample_time is None and n:
             self.first_sample_time = time.time()

@@ -69,7 +69,8 @@ class radio_sink(gr.hier_block2):  # noqa: N801
             self.radio = _open_usrp("sink", serial, samp_rate, freq, gain, antenna)
             self.connect(self, self.scale, self.radio)
             return
-        self.channel = channel_sim(snr_db, freq_offset, clock_ppm, timing_offset, seed=seed)
+        self.channel = channel_sim(snr_db, freq_offset, clock_ppm, timing_offset, seed=seed,
+                                   samp_rate=samp_rate)
         self.radio = zeromq.push_sink(gr.sizeof_gr_complex, 1, address, 100, False, -1)
         self.connect(self, self.channel, self.radio)
 

@@ -11,6 +11,9 @@ Counters (methods, for GRC function probes and the summary): batches, images, se
 lost / rejected by reason (CRC, wrong model, ...), the SNR estimated from the received
 constellation, and the running accuracy when the true labels are known (``label_dataset``:
 the RX loads the same test split that the TX source sends, in the same order).
+Each batch's last segment, tail compute and predictions are marked in
+:data:`phydnn.link.timeline.TIMELINE`; ``timing_log`` (a CSV path) writes the per-batch
+latency breakdown at the end of the run (the stages of one process: the loopback).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from phydnn.blocks.pdu import make_pdu, split_pdu
 from phydnn.data import load_dataset
 from phydnn.link import PhyHeader, Reassembler, RxTail
 from phydnn.link.segment import ReceivedBatch, frame_length
+from phydnn.link.timeline import TIMELINE, write_latency_csv
 
 __all__ = ["tail_rx"]
 
@@ -40,7 +44,7 @@ class tail_rx(gr.basic_block):  # noqa: N801
                  n_images: int = 0, label_dataset: str = "", label_split: str = "test",
                  batch_size: int = 64, samp_rate: float = 20e6, sps: int = 2,
                  idle_timeout_s: float = 5.0, exit_when_done: bool = False,
-                 threads: int = 0) -> None:
+                 threads: int = 0, timing_log: str = "") -> None:
         gr.basic_block.__init__(self, name="phydnn_tail_rx", in_sig=None, out_sig=None)
         self.tail = RxTail(model, receiver, threads)
         self.reasm = Reassembler(self.tail.positions)
@@ -50,6 +54,7 @@ class tail_rx(gr.basic_block):  # noqa: N801
         self.labels = load_dataset(label_dataset, label_split).labels.numpy() \
             if label_dataset else None
         self.idle_timeout_s, self.exit_when_done = float(idle_timeout_s), bool(exit_when_done)
+        self.timing_log = str(timing_log)
         self.message_port_register_in(pmt.intern("segments"))
         self.message_port_register_out(pmt.intern("predictions"))
         self.set_msg_handler(pmt.intern("segments"), self._handle)
@@ -90,6 +95,7 @@ class tail_rx(gr.basic_block):  # noqa: N801
             if header is None:
                 return
             self.counts["segments_ok"] += 1
+            TIMELINE.mark(header.batch_id, "rx_last", self.t_last)
             self.frame_symbols += frame_length(header.n_symbols)
             self.payload_bits += header.n_symbols * header.bits_per_symbol
             self.nv_sum += float(meta["noise_var"])
@@ -121,7 +127,9 @@ class tail_rx(gr.basic_block):  # noqa: N801
     def _classify(self, batch: ReceivedBatch) -> None:
         t0 = time.perf_counter()
         pred = self.tail.classify(batch)
-        self.tail_s += time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
+        self.tail_s += seconds
+        TIMELINE.mark(batch.batch_id, "tail_s", seconds)
         self.batches += 1
         self.seen_batches.add(batch.batch_id)
         self.images += batch.n_images
@@ -139,6 +147,7 @@ class tail_rx(gr.basic_block):  # noqa: N801
                 "snr_db": batch.snr_db, "segments_missing": len(batch.segments_missing)}
         self.message_port_pub(pmt.intern("predictions"),
                               make_pdu(meta, pred.probabilities.reshape(-1)))
+        TIMELINE.mark(batch.batch_id, "done", time.time())
         if self.expected and self.images >= self.expected:
             self._finish()
 
@@ -175,6 +184,9 @@ class tail_rx(gr.basic_block):  # noqa: N801
             return
         self.done.set()
         print(self.summary(), flush=True)
+        if self.timing_log:
+            path = write_latency_csv(self.timing_log, self.sps, self.samp_rate)
+            print(f"  latency per batch : {path}", flush=True)
         if self.exit_when_done:
             threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from phydnn import __version__
 from phydnn.errors import PhyDNNError
 
-VERBS = ("pretrain", "train", "eval", "demo", "loopback")
+VERBS = ("pretrain", "train", "eval", "demo", "loopback", "bottlefit", "bench")
 
 
 def setup_args() -> argparse.ArgumentParser:

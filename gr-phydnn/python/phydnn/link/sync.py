@@ -5,8 +5,9 @@ slip outlives a segment).
 Given received symbols starting at the sync word (found by GNU Radio's corr_est), this module
 1. estimates the complex gain, the residual frequency and the noise from the 63 known
    sync-word symbols;
-2. tracks phase and frequency through header and payload, block by block, with a
-   decision-directed second-order loop (BPSK decisions on the header, M-PSK on the payload);
+2. tracks phase and frequency through header and payload with feed-forward block phase
+   estimates (Viterbi & Viterbi M-th power: BPSK on the header, M-PSK on the payload),
+   unwrapped from the preamble's phase, and refines the frequency from their slope;
 3. decodes and checks the header (:mod:`phydnn.link.header`);
 4. re-estimates the noise variance over every known symbol (sync word + decoded header).
 
@@ -81,27 +82,37 @@ def estimate_from_known(received: np.ndarray, known: np.ndarray) -> tuple[comple
 class SegmentSync:
     """Per-segment receiver for M-PSK payloads (``constellation``: the M points)."""
 
-    def __init__(self, constellation: np.ndarray, block: int = 32, gain: float = 0.5,
-                 freq_gain: float = 0.05) -> None:
+    def __init__(self, constellation: np.ndarray, block: int = 0) -> None:
         self.points = np.asarray(constellation, dtype=np.complex64)
-        self.block, self.gain, self.freq_gain = block, gain, freq_gain
+        self.block = int(block)     # symbols per phase estimate; 0: max(64, 8 M)
 
     def _track(self, y: np.ndarray, points: np.ndarray, phase: float, freq: float,
                amp: float) -> tuple[np.ndarray, float, float]:
-        """Derotate ``y`` block by block, correcting each block's phase with its own
-        decisions (a posteriori) and carrying phase and frequency to the next block."""
-        out = np.empty(len(y), dtype=np.complex64)
-        step = self.block
-        for s in range(0, len(y), step):
-            seg = y[s:s + step]
-            n = np.arange(len(seg))
-            r = seg * np.exp(-1j * (phase + 2 * np.pi * freq * n)) / amp
-            d = points[np.argmin(np.abs(r[:, None] - points[None, :]), axis=1)]
-            err = float(np.angle(np.sum(r * np.conj(d))))
-            out[s:s + len(seg)] = r * np.exp(-1j * err)
-            phase += 2 * np.pi * freq * len(seg) + self.gain * err
-            freq += self.freq_gain * err / (2 * np.pi * len(seg))
-        return out, phase, freq
+        """Derotate ``y`` by the carried phase and frequency, then remove the residual phase
+        block by block with the M-th power estimate of Viterbi & Viterbi (1983): in a block
+        of M-PSK symbols, sum(r^M) has the angle M * phase whatever the data. The block
+        estimates are unwrapped from 0 (the carried phase is right at the start), drawn
+        as a line between block centres, and a least-squares slope through them refines
+        the frequency carried to the next part. Vectorised: no loop over blocks.
+
+        Returns the derotated symbols and the phase and frequency of the next symbol.
+        """
+        order, total = len(points), len(y)
+        step = self.block or max(64, 8 * order)   # the M-th power costs more SNR as M grows
+        n = np.arange(total)
+        r = (y * np.exp(-1j * (phase + 2 * np.pi * freq * n)) / amp).astype(np.complex64)
+        nb = -(-total // step)
+        padded = np.zeros(nb * step, dtype=np.complex64)
+        padded[:total] = r
+        sums = np.sum(padded.reshape(nb, step).astype(np.complex128) ** order, axis=1)
+        angles = np.angle(sums * np.conj(complex(points[0]) ** order))
+        theta = np.unwrap(np.concatenate([[0.0], angles]))[1:] / order
+        centres = np.arange(nb) * step + (step - 1) / 2.0
+        centres[-1] = ((nb - 1) * step + total - 1) / 2.0     # the last block may be short
+        out = r * np.exp(-1j * np.interp(n, centres, theta)).astype(np.complex64)
+        slope = float(np.polyfit(centres, theta, 1)[0]) if nb >= 3 else 0.0
+        theta_next = theta[-1] + slope * (total - centres[-1])
+        return out, phase + 2 * np.pi * freq * total + theta_next, freq + slope / (2 * np.pi)
 
     def sync_header(self, symbols: np.ndarray) -> HeaderState:
         """Estimate from the sync word, track through the header and decode it; ``symbols``

@@ -1,0 +1,114 @@
+"""The bench's figures (matplotlib, Agg): latency breakdown, bytes per batch, accuracy vs SNR,
+PHY throughput. Each takes the results dict of :func:`phydnn.bench.run.run_bench`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+__all__ = ["plot_all"]
+
+PART_COLOURS = {"head": "#4c72b0", "mapping": "#8172b2", "airtime": "#dd8452",
+                "rx_dsp": "#937860", "tail": "#55a868"}
+
+
+def _latency(res: dict[str, Any], path: Path) -> None:
+    rows = [("PhyDNN\n(loopback, measured)", res["phydnn_latency"]["median_s"])]
+    for b in res["baselines"]:
+        rows.append((f"{b['name']}\n(TCP + 802.11a {b['rate_mbps']} Mb/s)",
+                     {"head": b["head_s"], "airtime": b["airtime_s"], "tail": b["tail_s"]}))
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for i, (_label, parts) in enumerate(rows):
+        left = 0.0
+        for part, colour in PART_COLOURS.items():
+            v = parts.get(part, 0.0) * 1e3
+            ax.barh(i, v, left=left, color=colour, label=part.replace("_", " ") if i == 0
+                    or part not in rows[0][1] else None)
+            left += v
+        if i == 0:
+            e2e = parts["end_to_end"] * 1e3
+            ax.plot([e2e], [i], "k|", markersize=22, label="end to end (measured)")
+    ax.set_yticks(range(len(rows)), [r[0] for r in rows])
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("latency of a batch of 64 images (ms, log scale)")
+    ax.set_title("Latency breakdown per batch (paper 003 Fig. 6a-c)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(axis="x", which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _bytes(res: dict[str, Any], path: Path) -> None:
+    p = res["phydnn_bytes"]
+    names = ["PhyDNN", *(b["name"] for b in res["baselines"]), "paper: PhyDNN\n(CIFAR, 64 img)"]
+    payload = [p["payload"], *(b["payload_bytes"] for b in res["baselines"]), 16 * 1024]
+    overhead = [p["framing"], *(b["overhead_bytes"] for b in res["baselines"]), 256]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    x = range(len(names))
+    ax.bar(x, [v / 1024 for v in payload], color="#4c72b0", label="payload")
+    ax.bar(x, [v / 1024 for v in overhead], bottom=[v / 1024 for v in payload],
+           color="#c44e52", label="overhead (preamble + header / TCP/IP headers)")
+    ax.set_xticks(list(x), names, fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("KiB per batch of 64 images (log scale)")
+    ax.set_title("Bytes on air per batch (paper 003 Fig. 6d)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _accuracy(res: dict[str, Any], path: Path) -> None:
+    acc = res["accuracy_vs_snr"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for source, style in (("torch", "-"), ("loopback", "--")):
+        table = acc[source]
+        snrs = sorted(float(s) for s in table)
+        for receiver, marker in (("hard", "o"), ("soft", "s")):
+            ax.plot(snrs, [table[f"{s:.1f}"][receiver] * 100 for s in snrs], style,
+                    marker=marker, label=f"PhyDNN M={acc['M']} {receiver} ({source})")
+    ax.axhline(acc["unsplit"] * 100, color="k", lw=1, label="unsplit backbone")
+    ax.set_xlabel("Es/N0 (dB)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"Accuracy vs SNR, {acc['dataset']} (paper 003 Fig. 10)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _throughput(res: dict[str, Any], path: Path) -> None:
+    rows = res["throughput"]
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    names = [r["name"] for r in rows]
+    ax.barh(range(len(rows)), [r["rate"] / 1e6 for r in rows], color="#4c72b0")
+    ax.set_yticks(range(len(rows)), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.axvline(20, color="#c44e52", lw=1, ls="--", label="20 MS/s (B210 setting)")
+    ax.set_xlabel("samples (bare chain: symbols) per second, millions")
+    ax.set_title("Receive-chain throughput, no throttle")
+    ax.legend(fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_all(res: dict[str, Any], out: Path) -> list[Path]:
+    """Write every figure into ``out``; returns their paths."""
+    figures = {"latency_breakdown.png": _latency, "bytes_per_batch.png": _bytes,
+               "accuracy_vs_snr.png": _accuracy, "rx_throughput.png": _throughput}
+    paths = []
+    for name, draw in figures.items():
+        draw(res, out / name)
+        paths.append(out / name)
+    return paths

@@ -1,0 +1,127 @@
+"""The bench's targets (each printed with its measured value) and its Markdown report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["targets", "write_report"]
+
+
+def _best_baseline(res: dict[str, Any], rate: int) -> dict[str, Any]:
+    rows = [b for b in res["baselines"] if b["rate_mbps"] == rate]
+    return min(rows, key=lambda b: b["airtime_s"])
+
+
+def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 6's three targets: name, measured value, bound, met."""
+    lat = res["phydnn_latency"]["median_s"]
+    rate = res["wifi_rate_mbps"]
+    best = _best_baseline(res, rate)
+    comm = best["airtime_s"] / lat["airtime"]
+    phydnn_rx = res["throughput"][0]["rate"]
+    stock = res["throughput"][1]["rate"]
+    ratio = res["phydnn_latency"]["ratio_median"]
+    return [
+        {"target": f"communication latency: best full-stack baseline ({best['name']}, "
+                   f"802.11a {rate} Mb/s) / PhyDNN airtime", "value": comm, "bound": ">= 10",
+         "met": comm >= 10.0},
+        {"target": "RX throughput: gr-phydnn deframer / stock packet_rx", "value":
+         phydnn_rx / stock, "bound": ">= 1.0", "met": phydnn_rx / stock >= 1.0},
+        {"target": "loopback end to end / sum of measured parts (median over batches)",
+         "value": ratio, "bound": "<= 1.3", "met": ratio <= 1.3},
+    ]
+
+
+def _ms(v: float | None) -> str:
+    return "n/a" if v is None else f"{v * 1e3:.2f}"
+
+
+def _latency_table(res: dict[str, Any]) -> list[str]:
+    lat = res["phydnn_latency"]["median_s"]
+    lines = ["| approach | head | mapping | airtime | RX DSP | tail | sum of parts | "
+             "end to end (measured) |", "|---|---|---|---|---|---|---|---|",
+             f"| PhyDNN M={res['accuracy_vs_snr']['M']} (loopback, real-time air at "
+             f"{res['config']['samp_rate'] / 1e6:g} MS/s, sps 2) | {_ms(lat['head'])} | "
+             f"{_ms(lat['mapping'])} | {_ms(lat['airtime'])} | {_ms(lat['rx_dsp'])} | "
+             f"{_ms(lat['tail'])} | {_ms(lat['sum_of_parts'])} | {_ms(lat['end_to_end'])} |"]
+    for b in res["baselines"]:
+        lines.append(f"| {b['name']} (TCP, 802.11a {b['rate_mbps']} Mb/s) | {_ms(b['head_s'])} "
+                     f"| - | {_ms(b['airtime_s'])} | - | {_ms(b['tail_s'])} | "
+                     f"{_ms(b['end_to_end_s'])} | - |")
+    return lines
+
+
+def _bytes_table(res: dict[str, Any]) -> list[str]:
+    p = res["phydnn_bytes"]
+    rate = res["wifi_rate_mbps"]
+    lines = ["| approach | payload (B) | overhead (B) | total (B) | accuracy | "
+             "payload vs PhyDNN |", "|---|---|---|---|---|---|",
+             f"| PhyDNN (preamble + PHY header as overhead) | {p['payload']:.0f} | "
+             f"{p['framing']:.0f} | {p['payload'] + p['framing']:.0f} | see below | 1x |"]
+    for b in res["baselines"]:
+        if b["rate_mbps"] != rate:
+            continue
+        lines.append(f"| {b['name']} (IP/TCP headers as overhead, {b['data_segments']} data "
+                     f"+ {b['ack_segments']} ACK segments) | {b['payload_bytes']} | "
+                     f"{b['overhead_bytes']} | {b['payload_bytes'] + b['overhead_bytes']} | "
+                     f"{b['accuracy'] * 100:.2f} % | {b['payload_bytes'] / p['payload']:.1f}x |")
+    lines.append("| paper 003: PhyDNN, 64 CIFAR-10 images | 16384 | 256 | 16640 | - | - |")
+    return lines
+
+
+def _accuracy_table(res: dict[str, Any]) -> list[str]:
+    acc = res["accuracy_vs_snr"]
+    snrs = sorted(set(acc["torch"]) | set(acc["loopback"]), key=float)
+    lines = ["| Es/N0 (dB) | torch hard | torch soft | loopback hard | loopback soft | "
+             "loopback segments delivered |", "|---|---|---|---|---|---|"]
+
+    def pct(table: dict, s: str, key: str) -> str:
+        v = table.get(s, {}).get(key)
+        return "-" if v is None else f"{v * 100:.2f} %"
+
+    for s in snrs:
+        d = acc["loopback"].get(s, {}).get("delivery")
+        lines.append(f"| {float(s):g} | {pct(acc['torch'], s, 'hard')} | "
+                     f"{pct(acc['torch'], s, 'soft')} | {pct(acc['loopback'], s, 'hard')} | "
+                     f"{pct(acc['loopback'], s, 'soft')} | "
+                     f"{'-' if d is None else f'{d:.1f} %'} |")
+    return lines
+
+
+def write_report(res: dict[str, Any], out: Path) -> Path:
+    """``out/report.md``: every table, the targets and the figures."""
+    acc = res["accuracy_vs_snr"]
+    lines = [f"# gr-phydnn bench ({res['machine']}, {res['total_seconds']:.0f} s)", "",
+             "## Targets", "", "| target | measured | bound | met |", "|---|---|---|---|"]
+    for t in res["targets"]:
+        lines.append(f"| {t['target']} | {t['value']:.2f} | {t['bound']} | "
+                     f"{'yes' if t['met'] else 'NO'} |")
+    lines += ["", "## Latency of a batch of 64 images (ms, medians)", "", *_latency_table(res),
+              "", "## Bytes per batch of 64 images", "", *_bytes_table(res), "",
+              f"## Accuracy vs Es/N0 ({acc['dataset']}, unsplit backbone "
+              f"{acc['unsplit'] * 100:.2f} %; torch {acc['torch_images']} images, loopback "
+              f"{acc['loopback_images']} images)", "", *_accuracy_table(res), "",
+              "## Rate vs accuracy (Table II)", "",
+              "| model | split | M | bytes/image | bytes/64 images | hard | soft |",
+              "|---|---|---|---|---|---|---|"]
+    for r in res["rate_table"]:
+        lines.append(f"| {r['model']} | {r['split']} | {r['M']} | {r['bytes_per_image']:g} | "
+                     f"{r['bytes_per_64']:g} | {r['hard'] * 100:.2f} % | "
+                     f"{r['soft'] * 100:.2f} % |")
+    lines += ["", "## Receive-chain throughput (no throttle)", "",
+              "| chain | samples | seconds | M samples/s | units out |", "|---|---|---|---|---|"]
+    for t in res["throughput"]:
+        lines.append(f"| {t['name']} | {t['samples']} | {t['seconds']:.2f} | "
+                     f"{t['rate'] / 1e6:.2f} | {t['units']} of {t['expected']} |")
+    lines += ["", "## Head and tail complexity (Table III)", "",
+              "| model | head params | head MACs | tail params | tail MACs |",
+              "|---|---|---|---|---|"]
+    for c in res["complexity"]:
+        lines.append(f"| {c['model']} | {c['head_params']} | {c['head_macs']} | "
+                     f"{c['tail_params'] if c['tail_params'] is not None else '-'} | "
+                     f"{c['tail_macs'] if c['tail_macs'] is not None else '-'} |")
+    lines += ["", *(f"![{Path(f).stem}]({Path(f).name})" for f in res["figures"]), ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path

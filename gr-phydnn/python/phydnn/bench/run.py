@@ -1,0 +1,232 @@
+"""``phydnn bench``: paper 003's evaluation (Sec. IV-C: Fig. 6, Fig. 10, Table II) on this
+machine, in one run, written to a results folder (JSON, CSV, PNG, a Markdown report).
+
+Steps, each timed and shown as it runs:
+1. latency of a batch of 64 images on the real loopback flowgraph (real-time air at the
+   sample rate; per-batch timestamps) next to the sum of its measured parts;
+2. bytes on air per batch, payload and framing apart, next to the paper's 16 KB;
+3. the full-stack baselines (SC, BF-1, BF-2) over a real TCP socket on 127.0.0.1, their
+   segments turned into 802.11a airtime;
+4. receive-chain throughput against GNU Radio's stock packet receiver and the bare chain;
+5. accuracy vs SNR (torch simulation and GNU Radio loopback, hard and soft, unsplit line)
+   and rate vs accuracy for every M on the pruning path (Table II);
+6. head / tail parameters and MACs next to paper 003 Table III.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from phydnn.checkpoint import bundle_paths, load_card
+from phydnn.errors import CheckpointError, ConfigError, check_positive
+
+__all__ = ["BenchConfig", "run_bench"]
+
+ROOT = Path(__file__).resolve().parents[4]
+MODELS = ROOT / "models"
+
+
+@dataclass
+class BenchConfig:
+    """Settings of ``phydnn bench``."""
+
+    model: str = str(MODELS / "fmnist_resnet20_phydnn_kd14_m4")
+    backbone: str = str(MODELS / "fmnist_resnet20")
+    bottlefit: tuple[str, ...] = (str(MODELS / "fmnist_resnet20_bottlefit_w1"),
+                                  str(MODELS / "fmnist_resnet20_bottlefit_w2"))
+    out: str = "results/bench"
+    latency_batches: int = 20
+    interval_ms: float = 400.0
+    baseline_batches: int = 20
+    wifi_rate: int = 0                 # 0: the rate 802.11a would use at snr_db
+    snr_db: float = 12.0
+    samp_rate: float = 20e6
+    torch_snrs: tuple[float, ...] = tuple(float(s) for s in range(0, 21, 2))
+    loopback_snrs: tuple[float, ...] = (0.0, 4.0, 8.0, 12.0, 16.0, 20.0)
+    loopback_images: int = 1000
+    torch_images: int = 10000
+    throughput_images: int = 1280
+    stock_packets: int = 3000
+
+    def check(self) -> None:
+        for name in ("latency_batches", "baseline_batches", "loopback_images", "torch_images",
+                     "throughput_images", "stock_packets"):
+            check_positive(name, getattr(self, name), integer=True)
+        check_positive("samp_rate", self.samp_rate)
+        for path in (self.model, self.backbone, *self.bottlefit):
+            if not bundle_paths(path)[1].exists():
+                how = ("phydnn bottlefit --width N --out " + path) if "bottlefit" in path \
+                    else "phydnn train / phydnn pretrain"
+                raise CheckpointError(f"no model at {path}; make it with '{how}'")
+        from phydnn.fullstack.wifi import N_DBPS
+        if self.wifi_rate and self.wifi_rate not in N_DBPS:
+            raise ConfigError(f"wifi_rate={self.wifi_rate} is not allowed; 802.11a rates are "
+                              f"{', '.join(map(str, N_DBPS))} Mb/s (0: chosen from the SNR)")
+
+
+class _Steps:
+    """Numbered steps with their wall time, printed as they start and end."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.i, self.t_start = total, 0, time.perf_counter()
+        self.times: dict[str, float] = {}
+
+    def run(self, name: str, fn, *args, **kwargs):
+        self.i += 1
+        print(f"[{self.i}/{self.total}] {name} ...", flush=True)
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        self.times[name] = time.perf_counter() - t0
+        print(f"[{self.i}/{self.total}] {name}: {self.times[name]:.0f} s "
+              f"(total {time.perf_counter() - self.t_start:.0f} s)", flush=True)
+        return out
+
+
+def _phydnn_bytes(card: dict[str, Any], latency: dict[str, Any], sps: int = 2) -> dict:
+    """Payload and framing bytes of one batch of 64 images, from the measured symbols."""
+    bits = int(card["bits_per_image"]) * 64
+    symbols = latency["median_s"]["airtime"] * latency["samp_rate"] / sps
+    total_bits = symbols * int(round(card["bits_per_image"] / card["positions_per_image"]))
+    return {"payload": bits / 8, "framing": max(total_bits - bits, 0) / 8,
+            "symbols_on_air": symbols, "payload_symbols": card["positions_per_image"] * 64}
+
+
+def _baselines(cfg: BenchConfig, rate: int) -> list[dict[str, Any]]:
+    from phydnn.data import load_dataset
+    from phydnn.fullstack.baselines import Baseline, run_baseline
+    from phydnn.fullstack.wifi import WifiAirtime
+    from phydnn.models import load_backbone
+    from phydnn.training.bottlefit import load_bottlefit
+
+    net, card = load_backbone(cfg.backbone)
+    test = load_dataset(card["dataset"], "test")
+    head, tail = net.split("stem")
+    models = [Baseline("SC", head, tail)]
+    for path in cfg.bottlefit:
+        bf, bcard = load_bottlefit(path)
+        models.append(Baseline(f"BF-{bcard['width']}", bf.head, bf.tail))
+    out = []
+    for b in models:
+        for r in sorted({rate, 54}):
+            res = run_baseline(b, test, 64, cfg.baseline_batches, WifiAirtime(r))
+            row = {k: v for k, v in asdict(res).items() if k != "transfers"}
+            row["end_to_end_s"] = res.end_to_end_s
+            out.append(row)
+    return out
+
+
+def _torch_accuracy(cfg: BenchConfig) -> dict[str, Any]:
+    from phydnn.data import load_dataset
+    from phydnn.models import load_backbone, load_phydnn
+    from phydnn.training import accuracy, link_accuracy
+
+    net, card = load_phydnn(cfg.model)
+    test = load_dataset(card["dataset"], "test").subset(cfg.torch_images)
+    backbone, _ = load_backbone(cfg.backbone)
+    return {"table": link_accuracy(net, test, list(cfg.torch_snrs)),
+            "unsplit": accuracy(backbone, test), "M": card["M"], "dataset": card["dataset"],
+            "images": len(test)}
+
+
+def _rate_table(cfg: BenchConfig) -> list[dict[str, Any]]:
+    """Table II: bytes per image and accuracy at ``snr_db`` for every M of both splits."""
+    from phydnn.data import load_dataset
+    from phydnn.models import load_phydnn
+    from phydnn.training import link_accuracy
+
+    stem = Path(cfg.model).name.rsplit("_m", 1)[0]
+    prefixes = [stem, stem.replace("_phydnn", "_phydnn_stage2").replace("_kd14", "")]
+    rows = []
+    for prefix in dict.fromkeys(prefixes):
+        for path in sorted(MODELS.glob(f"{prefix}_m*.json"),
+                           key=lambda p: -int(p.stem.rsplit("_m", 1)[1])):
+            net, card = load_phydnn(path.with_suffix(""))
+            test = load_dataset(card["dataset"], "test").subset(cfg.torch_images)
+            acc = link_accuracy(net, test, [cfg.snr_db])[f"{cfg.snr_db:.1f}"]
+            rows.append({"model": path.stem, "split": card["split"], "M": card["M"],
+                         "bytes_per_image": card["bytes_per_image"],
+                         "bytes_per_64": card["bytes_per_image"] * 64,
+                         "hard": acc["hard"], "soft": acc["soft"]})
+    return rows
+
+
+def _complexity(cfg: BenchConfig) -> list[dict[str, Any]]:
+    """Head / tail params and MACs: the shipped model, and ResNet-56 on CIFAR-10 (32x32)
+    split after stage 1 as in paper 003 Table III (architecture only, no weights)."""
+    from phydnn.models import build_backbone, load_phydnn, split_complexity
+
+    net, card = load_phydnn(cfg.model)
+    ours = split_complexity(net.head, net.tail, tuple(card["input_shape"]))
+    r56 = build_backbone("resnet56", 3, 10)
+    head, tail = r56.split("stage1")
+    paper = split_complexity(head, tail, (3, 32, 32))
+    return [
+        {"model": f"{card['backbone']} {card['dataset']} (shipped)", "head_params":
+         ours["head"].params, "head_macs": ours["head"].macs, "tail_params":
+         ours["tail"].params, "tail_macs": ours["tail"].macs},
+        {"model": "resnet56 CIFAR-10 32x32 (this code)", "head_params": paper["head"].params,
+         "head_macs": paper["head"].macs, "tail_params": paper["tail"].params,
+         "tail_macs": paper["tail"].macs},
+        {"model": "paper 003 Table III (ResNet-56 PhyDNN head)", "head_params": 42_500,
+         "head_macs": 291_650_000, "tail_params": None, "tail_macs": None}]
+
+
+def _throughput(cfg: BenchConfig, build: Path) -> list[dict[str, Any]]:
+    from phydnn.bench.throughput import bare_chain, phydnn_rx, record_phydnn, stock_packet_rx
+
+    samples, segments = record_phydnn(cfg.model, cfg.throughput_images, cfg.snr_db)
+    rows = [phydnn_rx(samples, cfg.model, segments),
+            stock_packet_rx(build, cfg.stock_packets, snr_db=cfg.snr_db), bare_chain()]
+    return [{**asdict(r), "rate": r.rate} for r in rows]
+
+
+def run_bench(cfg: BenchConfig) -> dict[str, Any]:
+    """Run every measurement; write results into ``cfg.out``; returns the results dict."""
+    from phydnn.bench.latency import loopback_accuracy, loopback_latency
+    from phydnn.bench.plots import plot_all
+    from phydnn.bench.report import targets, write_report
+    from phydnn.fullstack.wifi import rate_for_snr
+
+    cfg.check()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    card = load_card(cfg.model)
+    rate = cfg.wifi_rate or rate_for_snr(cfg.snr_db)
+    steps = _Steps(7)
+    latency = steps.run("latency on the loopback flowgraph (real-time air)", loopback_latency,
+                        cfg.model, cfg.latency_batches, cfg.interval_ms, cfg.snr_db,
+                        cfg.samp_rate)
+    latency["samp_rate"] = cfg.samp_rate
+    baselines = steps.run("full-stack baselines over TCP on 127.0.0.1", _baselines, cfg, rate)
+    throughput = steps.run("receive-chain throughput", _throughput, cfg,
+                           ROOT / "build" / "stock_packet")
+    torch_acc = steps.run("accuracy vs SNR, torch simulation", _torch_accuracy, cfg)
+    loop_acc = steps.run("accuracy vs SNR, GNU Radio loopback", loopback_accuracy, cfg.model,
+                         list(cfg.loopback_snrs), cfg.loopback_images)
+    rate_rows = steps.run("rate vs accuracy for every M (Table II)", _rate_table, cfg)
+    complexity = steps.run("parameters and MACs (Table III)", _complexity, cfg)
+    res = {
+        "config": asdict(cfg), "model": cfg.model, "wifi_rate_mbps": rate,
+        "phydnn_latency": {k: v for k, v in latency.items() if k != "rows"},
+        "phydnn_latency_rows": latency["rows"],
+        "phydnn_bytes": _phydnn_bytes(card, latency),
+        "baselines": baselines, "throughput": throughput,
+        "accuracy_vs_snr": {"torch": torch_acc["table"], "loopback": loop_acc,
+                            "unsplit": torch_acc["unsplit"], "M": torch_acc["M"],
+                            "dataset": torch_acc["dataset"], "torch_images": torch_acc["images"],
+                            "loopback_images": cfg.loopback_images},
+        "rate_table": rate_rows, "complexity": complexity,
+        "machine": f"{torch.get_num_threads()} CPU threads", "step_seconds": steps.times,
+    }
+    res["targets"] = targets(res)
+    res["figures"] = [str(p) for p in plot_all(res, out)]
+    res["total_seconds"] = time.perf_counter() - steps.t_start
+    (out / "results.json").write_text(json.dumps(res, indent=2, default=str) + "\n")
+    write_report(res, out)
+    return res
