@@ -8,9 +8,10 @@ the sample rate (cycles per sample), ``clock_ppm`` the sample-clock offset of th
 the TX, ``timing_offset`` a fractional delay in samples (a windowed-sinc FIR convolved with
 ``taps``, the multipath profile), ``fading`` none / rayleigh / rician (GNU Radio's
 fading_model, ``doppler`` = fD*Ts, ``k_factor`` for Rician). ``seed`` 0 draws a fresh seed
-(channel_model repeats its noise for a fixed seed). In front of the channel an
-:class:`~phydnn.blocks.air_clock.air_clock` stamps each batch's time on air and, with
-``realtime``, paces the samples to ``samp_rate`` like a radio's clock.
+(channel_model repeats its noise for a fixed seed). With ``realtime``, an
+:class:`~phydnn.blocks.air_clock.air_clock` in front of the channel paces the samples to
+``samp_rate`` like a radio's clock and stamps each batch's time on air (the latency log
+needs it).
 """
 
 from __future__ import annotations
@@ -63,13 +64,15 @@ class channel_sim(gr.hier_block2):  # noqa: N801
         self.model = channels.channel_model(noise_voltage(snr_db), float(freq_offset),
                                             1.0 + float(clock_ppm) * 1e-6,
                                             fir.astype(np.complex64).tolist(), self.seed, True)
-        self.air = air_clock(samp_rate, realtime)
-        chain = [self, self.air, self.model, self]
+        chain = [self.model]
         if fading != "none":
             self.fader = channels.fading_model(8, float(doppler), fading == "rician",
                                                float(k_factor), self.seed + 1)
-            chain = [self, self.air, self.fader, self.model, self]
-        self.connect(*chain)
+            chain = [self.fader, self.model]
+        if realtime:   # a Python block: its owner must keep this hier block referenced
+            self.air = air_clock(samp_rate, True)
+            chain = [self.air, *chain]
+        self.connect(self, *chain, self)
 
     def set_snr_db(self, snr_db: float) -> None:
         self.model.set_noise_voltage(noise_voltage(snr_db))

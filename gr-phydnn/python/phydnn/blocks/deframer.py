@@ -3,17 +3,22 @@
 Hier block, complex samples in (``sps`` per symbol), message ports out: ``segments`` (one PDU
 per segment: payload symbols normalised to unit power, c32; metadata: the PHY header fields,
 ``noise_var``, ``snr_db``; a PDU with key ``rejected`` and an empty vector for every detection
-whose header failed) and ``constellation`` (a few payload symbols per segment, for a display).
+whose header failed) and ``constellation`` (a few payload symbols of a segment, at most 20 times a second,
+for a display).
 Inside, GNU Radio's blocks do the stream DSP:
 
-    fll_band_edge_cc (coarse frequency) -> symbol_sync_cc (Gardner TED, polyphase RRC matched
-    filter, 1 sample per symbol out) -> corr_est_cc (sync-word detection, dynamic threshold)
+    [fll_band_edge_cc (coarse frequency), off by default: every segment's frequency comes
+    from its own sync word, measured to hold delivery and SER up to 3e-3 cycles/sample with
+    or without the FLL, which costs a third of the RX chain's throughput] ->
+    symbol_sync_cc (Gardner TED, polyphase RRC matched filter, 1 sample per symbol out)
+      -> corr_est_cc (sync-word detection, dynamic threshold)
       -> segment_sync (this module: per-segment gain / phase / frequency / noise from the
          segment's own preamble, header decode + CRC, payload tracking; phydnn.link.sync)
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import numpy as np
@@ -30,6 +35,7 @@ from phydnn.phy.constellation import psk_points
 __all__ = ["deframer", "segment_sync"]
 
 NFILTERS = 32
+DISPLAY_INTERVAL_S = 0.05      # constellation PDUs for a display: at most 20 per second
 MAX_CLOCK_DEVIATION = 0.005    # +-5000 ppm of the symbol period: far beyond any radio clock
 
 
@@ -50,6 +56,7 @@ class segment_sync(gr.sync_block):  # noqa: N801
         self._resume = 0                         # absolute index before which all is used
         self.detections = self.segments = 0
         self.rejected: Counter[str] = Counter()
+        self._last_display = 0.0
 
     def work(self, input_items, output_items) -> int:
         x = input_items[0]
@@ -116,7 +123,9 @@ class segment_sync(gr.sync_block):  # noqa: N801
                 "snr_db": result.snr_db}
         self.segments += 1
         self.message_port_pub(pmt.intern("segments"), make_pdu(meta, result.payload))
-        if self.display:
+        now = time.monotonic()
+        if self.display and now - self._last_display >= DISPLAY_INTERVAL_S:
+            self._last_display = now
             self.message_port_pub(pmt.intern("constellation"), make_pdu(
                 {"snr_db": result.snr_db}, result.payload[:self.display]))
 
@@ -128,7 +137,7 @@ class deframer(gr.hier_block2):  # noqa: N801
     def __init__(self, model: str = "models/fmnist_resnet20_phydnn_kd14_m4", sps: int = 2,
                  rolloff: float = 0.35,
                  threshold: float = 0.99, fll_bw: float = 0.002, timing_bw: float = 0.03,
-                 use_fll: bool = True) -> None:
+                 use_fll: bool = False) -> None:
         gr.hier_block2.__init__(self, "phydnn_deframer",
                                 gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signature(0, 0, 0))

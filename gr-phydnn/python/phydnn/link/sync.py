@@ -65,7 +65,7 @@ def estimate_from_known(received: np.ndarray, known: np.ndarray) -> tuple[comple
     of z after removing the ramp.
     """
     z = received * np.conj(known)
-    nfft = 1 << max(int(np.ceil(np.log2(len(z)))) + 4, 10)
+    nfft = 1 << max(int(np.ceil(np.log2(len(z)))) + 2, 8)
     spec = np.abs(np.fft.fft(z, nfft)) ** 2
     k = int(np.argmax(spec))
     a, b, c = spec[k - 1], spec[k], spec[(k + 1) % nfft]
@@ -77,6 +77,30 @@ def estimate_from_known(received: np.ndarray, known: np.ndarray) -> tuple[comple
     resid = received - g * known * np.exp(2j * np.pi * f * n)
     nv = float(np.mean(np.abs(resid) ** 2)) * len(z) / max(len(z) - 3, 1)
     return g, f, nv
+
+
+def _power(x: np.ndarray, order: int) -> np.ndarray:
+    """x ** order by repeated squaring when order is a power of two (numpy's complex power
+    is a slow generic pow)."""
+    if order & (order - 1):
+        return x ** order
+    while order > 1:
+        x = x * x
+        order //= 2
+    return x
+
+
+def _unwrap_from_zero(angles: np.ndarray) -> np.ndarray:
+    """Unwrap a sequence of angles, the first one taken nearest to 0."""
+    steps = np.diff(angles, prepend=0.0)
+    steps -= 2 * np.pi * np.round(steps / (2 * np.pi))
+    return np.cumsum(steps)
+
+
+def _ls_slope(x: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope of y against x."""
+    dx = x - x.mean()
+    return float(np.dot(dx, y - y.mean()) / np.dot(dx, dx))
 
 
 class SegmentSync:
@@ -100,17 +124,18 @@ class SegmentSync:
         order, total = len(points), len(y)
         step = self.block or max(64, 8 * order)   # the M-th power costs more SNR as M grows
         n = np.arange(total)
-        r = (y * np.exp(-1j * (phase + 2 * np.pi * freq * n)) / amp).astype(np.complex64)
+        r = y * np.exp((-1j * (phase + 2 * np.pi * freq * n)).astype(np.complex64))
+        r *= np.float32(1.0 / amp)
         nb = -(-total // step)
         padded = np.zeros(nb * step, dtype=np.complex64)
         padded[:total] = r
-        sums = np.sum(padded.reshape(nb, step).astype(np.complex128) ** order, axis=1)
+        sums = _power(padded.reshape(nb, step), order).sum(axis=1)
         angles = np.angle(sums * np.conj(complex(points[0]) ** order))
-        theta = np.unwrap(np.concatenate([[0.0], angles]))[1:] / order
+        theta = _unwrap_from_zero(angles) / order
         centres = np.arange(nb) * step + (step - 1) / 2.0
         centres[-1] = ((nb - 1) * step + total - 1) / 2.0     # the last block may be short
-        out = r * np.exp(-1j * np.interp(n, centres, theta)).astype(np.complex64)
-        slope = float(np.polyfit(centres, theta, 1)[0]) if nb >= 3 else 0.0
+        out = r * np.exp((-1j * np.interp(n, centres, theta)).astype(np.complex64))
+        slope = _ls_slope(centres, theta) if nb >= 3 else 0.0
         theta_next = theta[-1] + slope * (total - centres[-1])
         return out, phase + 2 * np.pi * freq * total + theta_next, freq + slope / (2 * np.pi)
 
