@@ -55,8 +55,8 @@ def _latency_table(res: dict[str, Any]) -> list[str]:
 def _bytes_table(res: dict[str, Any]) -> list[str]:
     p = res["phydnn_bytes"]
     rate = res["wifi_rate_mbps"]
-    lines = ["| approach | payload (B) | overhead (B) | total (B) | accuracy | "
-             "payload vs PhyDNN |", "|---|---|---|---|---|---|",
+    lines = ["| approach | payload (B) | overhead (B) | total (B) | accuracy on the images "
+             "sent | payload vs PhyDNN |", "|---|---|---|---|---|---|",
              f"| PhyDNN (preamble + PHY header as overhead) | {p['payload']:.0f} | "
              f"{p['framing']:.0f} | {p['payload'] + p['framing']:.0f} | see below | 1x |"]
     for b in res["baselines"]:

@@ -52,7 +52,7 @@ class BenchConfig:
     loopback_images: int = 1000
     torch_images: int = 10000
     throughput_images: int = 1280
-    stock_packets: int = 3000
+    stock_packets: int = 750      # about as many samples as 1280 images
 
     def check(self) -> None:
         for name in ("latency_batches", "baseline_batches", "loopback_images", "torch_images",
@@ -178,12 +178,19 @@ def _complexity(cfg: BenchConfig) -> list[dict[str, Any]]:
 
 
 def _throughput(cfg: BenchConfig, build: Path) -> list[dict[str, Any]]:
-    from phydnn.bench.throughput import bare_chain, phydnn_rx, record_phydnn, stock_packet_rx
+    """Measured in a fresh process (no torch threads of the earlier steps around)."""
+    import subprocess
+    import sys
 
-    samples, segments = record_phydnn(cfg.model, cfg.throughput_images, cfg.snr_db)
-    rows = [phydnn_rx(samples, cfg.model, segments),
-            stock_packet_rx(build, cfg.stock_packets, snr_db=cfg.snr_db), bare_chain()]
-    return [{**asdict(r), "rate": r.rate} for r in rows]
+    from phydnn.errors import PhyDNNError
+
+    proc = subprocess.run([sys.executable, "-m", "phydnn.bench.throughput", cfg.model,
+                           str(cfg.throughput_images), str(cfg.stock_packets), str(build),
+                           str(cfg.snr_db)], capture_output=True, text=True, timeout=900)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("THROUGHPUT ")]
+    if proc.returncode != 0 or not lines:
+        raise PhyDNNError(f"the throughput measurement failed:\n{proc.stderr[-2000:]}")
+    return json.loads(lines[-1][len("THROUGHPUT "):])
 
 
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:

@@ -190,3 +190,32 @@ def bare_chain(symbols: int = 20_000_000, snr_db: float = 12.0) -> Throughput:
     tb.run()
     return Throughput("bare QPSK chain (chunks_to_symbols -> channel -> decoder)", symbols,
                       time.perf_counter() - t0, symbols, symbols)
+
+
+def measure_all(model: str, images: int, packets: int, build: Path, snr_db: float = 12.0,
+                repeats: int = 3) -> list[Throughput]:
+    """Each chain ``repeats`` times, alternating, on the same recorded samples; the median
+    run of each (so a background hiccup does not decide the ratio)."""
+    samples, segments = record_phydnn(model, images, snr_db)
+    runs: dict[str, list[Throughput]] = {}
+    for _ in range(repeats):
+        for r in (phydnn_rx(samples, model, segments),
+                  stock_packet_rx(build, packets, snr_db=snr_db), bare_chain()):
+            runs.setdefault(r.name, []).append(r)
+    return [sorted(rs, key=lambda r: r.rate)[len(rs) // 2] for rs in runs.values()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m phydnn.bench.throughput MODEL IMAGES PACKETS BUILD SNR``: JSON on stdout
+    (run in a fresh process, away from the bench's torch threads)."""
+    import json
+    from dataclasses import asdict
+
+    model, images, packets, build, snr = argv if argv is not None else sys.argv[1:]
+    rows = measure_all(model, int(images), int(packets), Path(build), float(snr))
+    print("THROUGHPUT " + json.dumps([{**asdict(r), "rate": r.rate} for r in rows]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

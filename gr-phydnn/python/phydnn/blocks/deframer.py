@@ -3,8 +3,8 @@
 Hier block, complex samples in (``sps`` per symbol), message ports out: ``segments`` (one PDU
 per segment: payload symbols normalised to unit power, c32; metadata: the PHY header fields,
 ``noise_var``, ``snr_db``; a PDU with key ``rejected`` and an empty vector for every detection
-whose header failed) and ``constellation`` (a few payload symbols of a segment, at most 20 times a second,
-for a display).
+whose header failed) and ``constellation`` (a few payload symbols of a segment, at most 20
+times a second, for a display).
 Inside, GNU Radio's blocks do the stream DSP:
 
     [fll_band_edge_cc (coarse frequency), off by default: every segment's frequency comes

@@ -36,6 +36,9 @@ from phydnn.link.timeline import TIMELINE
 __all__ = ["burst_tagger", "frame_builder", "framer", "rrc_taps"]
 
 FLUSH_SYMBOLS = 2048
+BATCH_TAIL = 128     # zeros after a batch's last segment: the receiver's filters and sync-word
+                     # correlator (about 90 symbols of delay) release that segment at once
+                     # instead of when the next burst arrives
 MAX_BACKLOG = 1024   # frames queued ahead of the air: pdu_to_tagged_stream drops beyond 8192
 
 
@@ -88,12 +91,15 @@ class frame_builder(gr.basic_block):  # noqa: N801
         for header, part in segs:
             waited = self._wait_for_room()
             last = bool(meta.get("last")) and header.seg_index == header.seg_count - 1
-            frame = frame_symbols(header, part, const, self.pad + (FLUSH_SYMBOLS if last else 0))
+            batch_end = header.seg_index == header.seg_count - 1
+            tail = FLUSH_SYMBOLS if last else BATCH_TAIL if batch_end else 0
+            frame = frame_symbols(header, part, const, self.pad + tail)
             self.segments += 1
             self.payload_symbols += len(part)
             self.payload_bits += len(part) * bps
             self.frame_symbols += len(frame)
-            TIMELINE.add(batch_id, "air_symbols", len(frame) - (FLUSH_SYMBOLS if last else 0))
+            TIMELINE.add(batch_id, "air_symbols",
+                         len(frame) - (FLUSH_SYMBOLS - BATCH_TAIL if last else 0))
             t0 += waited
             self.message_port_pub(pmt.intern("frames"), make_pdu(
                 {"batch_id": header.batch_id, "seg_index": header.seg_index,
