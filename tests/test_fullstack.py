@@ -46,7 +46,8 @@ def test_tcp_link_counts_segments_at_the_ethernet_mss(n):
     assert int.from_bytes(reply, "big") == n
     assert t.payload_bytes == n + 8 and t.header_bytes in (40, 52)
     mss = 1500 - t.header_bytes
-    assert math.ceil((n + 8) / mss) <= t.data_segments <= math.ceil((n + 8) / mss) + 2
+    full = math.ceil((n + 8) / mss)   # no segment exceeds the MSS; with TCP_NODELAY a few
+    assert full <= t.data_segments <= 1.5 * full + 2   # may leave before they are full
     assert t.ack_segments >= 1
     assert t.wire_bytes == t.payload_bytes + (t.data_segments + t.ack_segments) * t.header_bytes
 
