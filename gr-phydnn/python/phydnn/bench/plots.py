@@ -17,6 +17,12 @@ PART_COLOURS = {"head": "#4c72b0", "mapping": "#8172b2", "airtime": "#dd8452",
                 "rx_dsp": "#937860", "tail": "#55a868"}
 
 
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def _latency(res: dict[str, Any], path: Path) -> None:
     rows = [("PhyDNN\n(loopback, measured)", res["phydnn_latency"]["median_s"])]
     for b in res["baselines"]:
@@ -40,9 +46,7 @@ def _latency(res: dict[str, Any], path: Path) -> None:
     ax.set_title("Latency breakdown per batch (paper 003 Fig. 6a-c)")
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(axis="x", which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _bytes(res: dict[str, Any], path: Path) -> None:
@@ -61,9 +65,7 @@ def _bytes(res: dict[str, Any], path: Path) -> None:
     ax.set_title("Bytes on air per batch (paper 003 Fig. 6d)")
     ax.legend(fontsize=8)
     ax.grid(axis="y", which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _accuracy(res: dict[str, Any], path: Path) -> None:
@@ -81,9 +83,7 @@ def _accuracy(res: dict[str, Any], path: Path) -> None:
     ax.set_title(f"Accuracy vs SNR, {acc['dataset']} (paper 003 Fig. 10)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _throughput(res: dict[str, Any], path: Path) -> None:
@@ -98,9 +98,7 @@ def _throughput(res: dict[str, Any], path: Path) -> None:
     ax.set_title("Receive-chain throughput, no throttle")
     ax.legend(fontsize=8)
     ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_all(res: dict[str, Any], out: Path) -> list[Path]:

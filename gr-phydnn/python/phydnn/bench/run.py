@@ -16,6 +16,7 @@ Steps, each timed and shown as it runs:
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,6 +41,8 @@ class BenchConfig:
     backbone: str = str(MODELS / "fmnist_resnet20")
     bottlefit: tuple[str, ...] = (str(MODELS / "fmnist_resnet20_bottlefit_w1"),
                                   str(MODELS / "fmnist_resnet20_bottlefit_w2"))
+    rate_models: tuple[str, ...] = ("fmnist_resnet20_phydnn_kd14",      # bundle prefixes in
+                                    "fmnist_resnet20_phydnn_stage2")    # models/ (Table II)
     out: str = "results/bench"
     latency_batches: int = 20
     interval_ms: float = 400.0
@@ -92,7 +95,7 @@ def _phydnn_bytes(card: dict[str, Any], latency: dict[str, Any], sps: int = 2) -
     """Payload and framing bytes of one batch of 64 images, from the measured symbols."""
     bits = int(card["bits_per_image"]) * 64
     symbols = latency["median_s"]["airtime"] * latency["samp_rate"] / sps
-    total_bits = symbols * int(round(card["bits_per_image"] / card["positions_per_image"]))
+    total_bits = symbols * math.log2(int(card["M"]))
     return {"payload": bits / 8, "framing": max(total_bits - bits, 0) / 8,
             "symbols_on_air": symbols, "payload_symbols": card["positions_per_image"] * 64}
 
@@ -135,19 +138,20 @@ def _torch_accuracy(cfg: BenchConfig) -> dict[str, Any]:
 
 
 def _rate_table(cfg: BenchConfig) -> list[dict[str, Any]]:
-    """Table II: bytes per image and accuracy at ``snr_db`` for every M of both splits."""
+    """Table II: bytes per image and accuracy at ``snr_db`` for every M on the pruning path
+    of each model family in ``cfg.rate_models`` (both split points by default)."""
     from phydnn.data import load_dataset
     from phydnn.models import load_phydnn
     from phydnn.training import link_accuracy
 
-    stem = Path(cfg.model).name.rsplit("_m", 1)[0]
-    prefixes = [stem, stem.replace("_phydnn", "_phydnn_stage2").replace("_kd14", "")]
+    test = None
     rows = []
-    for prefix in dict.fromkeys(prefixes):
+    for prefix in cfg.rate_models:
         for path in sorted(MODELS.glob(f"{prefix}_m*.json"),
                            key=lambda p: -int(p.stem.rsplit("_m", 1)[1])):
             net, card = load_phydnn(path.with_suffix(""))
-            test = load_dataset(card["dataset"], "test").subset(cfg.torch_images)
+            if test is None:
+                test = load_dataset(card["dataset"], "test").subset(cfg.torch_images)
             acc = link_accuracy(net, test, [cfg.snr_db])[f"{cfg.snr_db:.1f}"]
             rows.append({"model": path.stem, "split": card["split"], "M": card["M"],
                          "bytes_per_image": card["bytes_per_image"],

@@ -18,7 +18,6 @@ gr-phydnn's payload is uncoded: the comparison is of the synchronisation and fra
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -96,16 +95,11 @@ def phydnn_rx(samples: np.ndarray, model: str, segments: int) -> Throughput:
 
 def _stock_module(build: Path):
     """The stock packet_tx / packet_rx hier blocks, compiled with grcc into ``build``."""
-    build.mkdir(parents=True, exist_ok=True)
-    for name in ("packet_tx", "packet_rx"):
+    from phydnn.cli.loopback import compile_grc
+
+    for name in ("packet_tx", "packet_rx"):   # from Debian's gnuradio package
         if not (build / f"{name}.py").exists():
-            grc = STOCK_EXAMPLES / f"{name}.grc"
-            if not grc.exists():
-                raise PhyDNNError(f"{grc} is missing; it comes with Debian's gnuradio package")
-            proc = subprocess.run(["grcc", "-o", str(build), str(grc)], capture_output=True,
-                                  text=True)
-            if proc.returncode != 0:
-                raise PhyDNNError(f"grcc could not compile {grc}: {proc.stderr[-500:]}")
+            compile_grc(STOCK_EXAMPLES / f"{name}.grc", build)
     if str(build) not in sys.path:
         sys.path.insert(0, str(build))
     import packet_rx
@@ -125,6 +119,8 @@ def stock_packet_rx(build: Path, packets: int = 2000, payload: int = 400,
     """GNU Radio's packet_rx example (QPSK payload, sps 2) on packet_tx's samples."""
     import pmt
     from gnuradio import blocks, channels, digital, fec, filter, gr
+
+    from phydnn.blocks.pdu import make_pdu
     packet_tx, packet_rx = _stock_module(build)
     hdr, pld = _stock_constellations()
     sps, nfilts, eb = 2, 32, 0.22
@@ -144,7 +140,7 @@ def stock_packet_rx(build: Path, packets: int = 2000, payload: int = 400,
     tb.start()
     crc = tx.digital_crc32_async_bb_1
     for _ in range(packets):
-        crc._post(pmt.intern("in"), pdu_message(rng.integers(0, 256, payload, dtype=np.uint8)))
+        crc._post(pmt.intern("in"), make_pdu({}, rng.integers(0, 256, payload, dtype=np.uint8)))
     stable, last = 0, -1
     while stable < 8:              # pdu_to_tagged_stream naps when its buffer fills
         time.sleep(0.25)
@@ -165,11 +161,6 @@ def stock_packet_rx(build: Path, packets: int = 2000, payload: int = 400,
     seconds = _run_to_end(tb)
     return Throughput("GNU Radio packet_rx (stock example)", len(samples), seconds,
                       count.num_messages(), packets)
-
-
-def pdu_message(data: np.ndarray):
-    import pmt
-    return pmt.cons(pmt.make_dict(), pmt.init_u8vector(len(data), data.tolist()))
 
 
 def bare_chain(symbols: int = 20_000_000, snr_db: float = 12.0) -> Throughput:

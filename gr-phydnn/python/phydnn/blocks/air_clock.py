@@ -1,10 +1,10 @@
 """Air clock: the loopback's stand-in for a radio's sample clock, and the batch's air times.
 
-A sync block on the TX samples (inside the channel simulator, before the channel model,
-which drops stream tags). With ``realtime`` it lets samples pass no faster than
-``samp_rate``, as a DAC would: the air is a resource that is free again ``n / samp_rate``
-after n samples, and idle time earns no credit (GNU Radio's throttle lets a burst through at
-once after a pause, which would hide the airtime). Either way it reads the framer's tags
+A sync block on the TX samples (inside the channel simulator in real-time mode, before the
+channel model, which drops stream tags). It lets samples pass no faster than ``samp_rate``,
+as a DAC would: the air is a resource that is free again ``n / samp_rate`` after n samples,
+and idle time earns no credit (GNU Radio's throttle lets a burst through at once after a
+pause, which would hide the airtime). It also reads the framer's tags
 (batch_id, tx_sob, tx_eob) and marks each batch's first and last sample on air in
 :data:`phydnn.link.timeline.TIMELINE`.
 """
@@ -24,13 +24,12 @@ __all__ = ["air_clock"]
 
 
 class air_clock(gr.sync_block):  # noqa: N801
-    """Pass samples, paced to ``samp_rate`` when ``realtime``; stamp air_start / air_end."""
+    """Pass samples paced to ``samp_rate``; stamp air_start / air_end."""
 
-    def __init__(self, samp_rate: float = 20e6, realtime: bool = False) -> None:
+    def __init__(self, samp_rate: float = 20e6) -> None:
         gr.sync_block.__init__(self, name="phydnn_air_clock", in_sig=[np.complex64],
                                out_sig=[np.complex64])
         self.samp_rate = check_positive("samp_rate", samp_rate)
-        self.realtime = bool(realtime)
         self.t_free = 0.0
         self.batch: int | None = None
 
@@ -38,21 +37,20 @@ class air_clock(gr.sync_block):  # noqa: N801
         n = len(output_items[0])
         output_items[0][:] = input_items[0][:n]
         now = time.time()
-        t0 = max(now, self.t_free) if self.realtime else now
+        t0 = max(now, self.t_free)          # the air's clock: no credit for idle time
         start = self.nitems_read(0)
         tags = sorted(self.get_tags_in_window(0, 0, n),
                       key=lambda t: (t.offset, pmt.symbol_to_string(t.key) != "batch_id"))
         for tag in tags:
             key = pmt.symbol_to_string(tag.key)
-            at = t0 + (tag.offset - start) / self.samp_rate if self.realtime else now
+            at = t0 + (tag.offset - start) / self.samp_rate
             if key == "batch_id":
                 self.batch = int(pmt.to_long(tag.value))
             elif key == "tx_sob" and self.batch is not None:
                 TIMELINE.mark(self.batch, "air_start", at, keep_first=True)
             elif key == "tx_eob" and self.batch is not None:
                 TIMELINE.mark(self.batch, "air_end", at + 1.0 / self.samp_rate)
-        if self.realtime:
-            self.t_free = t0 + n / self.samp_rate
-            if self.t_free > now:
-                time.sleep(self.t_free - now)
+        self.t_free = t0 + n / self.samp_rate
+        if self.t_free > now:
+            time.sleep(self.t_free - now)
         return n

@@ -70,7 +70,7 @@ class channel_sim(gr.hier_block2):  # noqa: N801
                                                float(k_factor), self.seed + 1)
             chain = [self.fader, self.model]
         if realtime:   # a Python block: its owner must keep this hier block referenced
-            self.air = air_clock(samp_rate, True)
+            self.air = air_clock(samp_rate)
             chain = [self.air, *chain]
         self.connect(self, *chain, self)
 

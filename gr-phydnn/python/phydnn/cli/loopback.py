@@ -48,16 +48,23 @@ def add_link_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=600.0, help="seconds before giving up")
 
 
-def compile_flowgraph(name: str) -> Path:
-    """flowgraphs/NAME.grc -> build/flowgraphs/NAME.py with grcc (every time: the program
-    also depends on the installed block YAML, and grcc takes a second)."""
-    grc = FLOWGRAPHS / f"{name}.grc"
-    out = BUILD / f"{name}.py"
-    BUILD.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(["grcc", "-o", str(BUILD), str(grc)], capture_output=True, text=True)
+def compile_grc(grc: Path, build: Path, out_name: str | None = None) -> Path:
+    """Compile ``grc`` with grcc into ``build``; returns the generated program (or the hier
+    block's module, whose name grcc takes from the flowgraph's id: ``out_name``)."""
+    out = build / f"{out_name or grc.stem}.py"
+    if not grc.exists():
+        raise PhyDNNError(f"{grc} is missing")
+    build.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["grcc", "-o", str(build), str(grc)], capture_output=True, text=True)
     if proc.returncode != 0 or not out.exists():
         raise PhyDNNError(f"grcc could not compile {grc}:\n{proc.stdout}{proc.stderr}")
     return out
+
+
+def compile_flowgraph(name: str) -> Path:
+    """flowgraphs/NAME.grc -> build/flowgraphs/NAME.py with grcc (every time: the program
+    also depends on the installed block YAML, and grcc takes a second)."""
+    return compile_grc(FLOWGRAPHS / f"{name}.grc", BUILD)
 
 
 def flowgraph_env(gui: bool = False) -> dict[str, str]:

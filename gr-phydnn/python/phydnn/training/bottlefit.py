@@ -80,27 +80,43 @@ def _batches(data: ImageDataset, cfg: BottleFitConfig, gen: torch.Generator, des
                                     generator=gen, drop_last=True), total=steps, desc=desc)
 
 
+def _fit(params: list[nn.Parameter], loss_fn, train: ImageDataset, cfg: BottleFitConfig,
+         gen: torch.Generator, epochs: int, lr: float, stage: str, cosine: bool = False
+         ) -> list[float]:
+    """Adam on ``params`` for ``epochs`` over ``train``, minimising ``loss_fn(x, y)``
+    (optionally with a cosine learning-rate decay); returns the mean loss of every epoch."""
+    opt = torch.optim.Adam(params, lr=lr)
+    steps = epochs * num_batches(len(train), cfg.batch_size, drop_last=True)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1)) if cosine else None
+    losses = []
+    for epoch in range(epochs):
+        total, seen = 0.0, 0
+        for x, y in _batches(train, cfg, gen, f"{stage} epoch {epoch + 1}"):
+            loss = loss_fn(x, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            total, seen = total + loss.item() * len(x), seen + len(x)
+        losses.append(total / max(seen, 1))
+        print(f"{stage} epoch {epoch + 1}: loss {losses[-1]:.4f}", flush=True)
+    return losses
+
+
 def _stage1(student: BottleneckSplit, teacher_head: nn.Module, train: ImageDataset,
             cfg: BottleFitConfig, gen: torch.Generator) -> list[float]:
     """Head-network distillation: encoder + decoder mimic the teacher's split features."""
     encoder, decoder = student.head[-1], student.tail[0]
-    params = [*encoder.parameters(), *decoder.parameters()]
-    opt = torch.optim.Adam(params, lr=cfg.lr_stage1)
-    losses = []
-    for epoch in range(cfg.epochs_stage1):
-        total, seen = 0.0, 0
-        for x, _ in _batches(train, cfg, gen, f"stage 1 epoch {epoch + 1}"):
-            with torch.no_grad():
-                target = teacher_head(x)
-                h = student.frozen_prefix()(x)
-            loss = F.mse_loss(decoder(encoder(h)), target)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total, seen = total + loss.item() * len(x), seen + len(x)
-        losses.append(total / max(seen, 1))
-        print(f"stage 1 epoch {epoch + 1}: feature MSE {losses[-1]:.4f}", flush=True)
-    return losses
+
+    def loss(x: torch.Tensor, _: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target = teacher_head(x)
+            h = student.frozen_prefix()(x)
+        return F.mse_loss(decoder(encoder(h)), target)
+
+    return _fit([*encoder.parameters(), *decoder.parameters()], loss, train, cfg, gen,
+                cfg.epochs_stage1, cfg.lr_stage1, "stage 1 (feature MSE)")
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
@@ -116,25 +132,14 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: 
 def _stage2(student: BottleneckSplit, teacher: nn.Module, train: ImageDataset,
             cfg: BottleFitConfig, gen: torch.Generator) -> list[float]:
     """Knowledge distillation into decoder + tail with the head frozen."""
-    opt = torch.optim.Adam(student.tail.parameters(), lr=cfg.lr_stage2)
-    steps = cfg.epochs_stage2 * num_batches(len(train), cfg.batch_size, drop_last=True)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
-    losses = []
-    for epoch in range(cfg.epochs_stage2):
-        total, seen = 0.0, 0
-        for x, y in _batches(train, cfg, gen, f"stage 2 epoch {epoch + 1}"):
-            with torch.no_grad():
-                t_logits = teacher(x)
-                z = student.head(x)
-            loss = kd_loss(student.tail(z), t_logits, y, cfg.alpha, cfg.temperature)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total, seen = total + loss.item() * len(x), seen + len(x)
-        losses.append(total / max(seen, 1))
-        print(f"stage 2 epoch {epoch + 1}: KD loss {losses[-1]:.4f}", flush=True)
-    return losses
+    def loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            t_logits = teacher(x)
+            z = student.head(x)
+        return kd_loss(student.tail(z), t_logits, y, cfg.alpha, cfg.temperature)
+
+    return _fit(list(student.tail.parameters()), loss, train, cfg, gen, cfg.epochs_stage2,
+                cfg.lr_stage2, "stage 2 (KD loss)", cosine=True)
 
 
 def _freeze(module: nn.Module, frozen: bool) -> None:
