@@ -98,10 +98,16 @@ def test_missing_segments_become_erasures_and_flag_only_their_images():
     assert last.batch_id == 2 and last.segments_missing == [1]
 
 
-def test_reassembler_ignores_segments_that_do_not_fit_the_model():
-    reasm = Reassembler(784)
+def test_reassembler_refuses_segments_that_do_not_fit_the_model():
+    reasm = Reassembler(784, max_images=1000)
     bad = PhyHeader("0123abcd", 1, 0, 3, 100, 10, 2)   # 3 segments of 100 != 7840 symbols
-    assert reasm.add(bad, np.ones(100, np.complex64), 0.1) == []
+    with pytest.raises(HeaderError) as err:
+        reasm.add(bad, np.ones(100, np.complex64), 0.1)
+    assert err.value.reason == "geometry"
+    huge = PhyHeader("0123abcd", 1, 0, 65535, 785, 65535, 2)  # would size 51 M symbols
+    with pytest.raises(HeaderError) as err:
+        reasm.add(huge, np.ones(785, np.complex64), 0.1)
+    assert err.value.reason == "images"
     assert reasm.flush() == []
 
 

@@ -11,7 +11,8 @@ fading_model, ``doppler`` = fD*Ts, ``k_factor`` for Rician). ``seed`` 0 draws a 
 (channel_model repeats its noise for a fixed seed). With ``realtime``, an
 :class:`~phydnn.blocks.air_clock.air_clock` in front of the channel paces the samples to
 ``samp_rate`` like a radio's clock and stamps each batch's time on air (the latency log
-needs it).
+needs it). ``segment_loss`` > 0 takes that fraction of the bursts (one segment each) off the
+air at random (:class:`~phydnn.blocks.burst_eraser.burst_eraser`), as deep fades would.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import numpy as np
 from gnuradio import channels, gr
 
 from phydnn.blocks.air_clock import air_clock
-from phydnn.errors import check_choice, check_non_negative
+from phydnn.blocks.burst_eraser import burst_eraser
+from phydnn.errors import ConfigError, check_choice, check_non_negative
 
 __all__ = ["FADING", "channel_sim", "fractional_delay_taps", "noise_voltage"]
 
@@ -47,16 +49,17 @@ class channel_sim(gr.hier_block2):  # noqa: N801
     def __init__(self, snr_db: float = 12.0, freq_offset: float = 0.0, clock_ppm: float = 0.0,
                  timing_offset: float = 0.0, taps: list[complex] | None = None,
                  fading: str = "none", doppler: float = 1e-4, k_factor: float = 4.0,
-                 seed: int = 0, samp_rate: float = 20e6, realtime: bool = False) -> None:
+                 seed: int = 0, samp_rate: float = 20e6, realtime: bool = False,
+                 segment_loss: float = 0.0) -> None:
         gr.hier_block2.__init__(self, "phydnn_channel_sim",
                                 gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signature(1, 1, gr.sizeof_gr_complex))
         check_choice("fading", fading, FADING)
         if not 0.0 <= float(timing_offset) < 1.0:
-            raise ValueError(f"timing_offset={timing_offset} is not allowed; it must be a "
-                             f"fraction of a sample in [0, 1)")
+            raise ConfigError(f"timing_offset={timing_offset} is not allowed; it must be a "
+                              f"fraction of a sample in [0, 1)")
         if not -60.0 <= float(snr_db) <= 100.0:
-            raise ValueError(f"snr_db={snr_db} is not allowed; Es/N0 must be in [-60, 100] dB")
+            raise ConfigError(f"snr_db={snr_db} is not allowed; Es/N0 must be in [-60, 100] dB")
         check_non_negative("doppler", doppler)
         fir = np.convolve(fractional_delay_taps(float(timing_offset)),
                           np.asarray(taps if taps else [1.0], dtype=np.complex128))
@@ -69,7 +72,10 @@ class channel_sim(gr.hier_block2):  # noqa: N801
             self.fader = channels.fading_model(8, float(doppler), fading == "rician",
                                                float(k_factor), self.seed + 1)
             chain = [self.fader, self.model]
-        if realtime:   # a Python block: its owner must keep this hier block referenced
+        if float(segment_loss) != 0.0:   # Python blocks, like the air clock: the owner
+            self.eraser = burst_eraser(segment_loss, self.seed + 2)  # keeps this block referenced
+            chain = [self.eraser, *chain]
+        if realtime:
             self.air = air_clock(samp_rate)
             chain = [self.air, *chain]
         self.connect(self, *chain, self)

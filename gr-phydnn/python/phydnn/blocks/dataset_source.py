@@ -24,7 +24,9 @@ __all__ = ["dataset_source"]
 class dataset_source(gr.basic_block):  # noqa: N801 - GNU Radio block naming
     """Emit ``n_images`` images of ``dataset``/``split`` as PDUs of ``batch_size`` images.
 
-    ``interval_ms`` paces the batches (0: as fast as downstream takes them).
+    ``interval_ms`` paces the batches (0: as fast as downstream takes them). More images
+    than the split holds repeat the split; batches are cut as they are sent, so a long run
+    holds one batch at a time.
     """
 
     def __init__(self, dataset: str = "fashion-mnist", split: str = "test",
@@ -32,7 +34,9 @@ class dataset_source(gr.basic_block):  # noqa: N801 - GNU Radio block naming
                  data_root: str = "") -> None:
         gr.basic_block.__init__(self, name="phydnn_dataset_source", in_sig=None, out_sig=None)
         self.data = load_dataset(dataset, split, data_root or None)
-        self.batches = list(image_batches(self.data, batch_size, n_images))
+        next(image_batches(self.data, batch_size, n_images))   # checks the settings
+        self.batch_size, self.n_images = int(batch_size), int(n_images)
+        self.n_batches = -(-(self.n_images or len(self.data)) // self.batch_size)
         self.interval_s = max(float(interval_ms), 0.0) / 1000.0
         self.port = pmt.intern("batches")
         self.message_port_register_out(self.port)
@@ -48,10 +52,11 @@ class dataset_source(gr.basic_block):  # noqa: N801 - GNU Radio block naming
         return make_pdu(meta, images.numpy())
 
     def _run(self) -> None:
-        for batch_id, images, labels in self.batches:
+        for batch_id, images, labels in image_batches(self.data, self.batch_size,
+                                                      self.n_images):
             if self._stop.is_set():
                 return
-            last = batch_id == self.batches[-1][0]
+            last = batch_id == self.n_batches - 1
             self.message_port_pub(self.port, self._pdu(batch_id, images, labels, last))
             self.sent += 1
             if self.interval_s:

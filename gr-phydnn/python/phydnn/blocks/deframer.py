@@ -2,9 +2,13 @@
 
 Hier block, complex samples in (``sps`` per symbol), message ports out: ``segments`` (one PDU
 per segment: payload symbols normalised to unit power, c32; metadata: the PHY header fields,
-``noise_var``, ``snr_db``; a PDU with key ``rejected`` and an empty vector for every detection
-whose header failed) and ``constellation`` (a few payload symbols of a segment, at most 20
-times a second, for a display).
+``noise_var``, ``snr_db``; a PDU with key ``rejected`` (the reason) and an empty vector for
+every detection that failed: header CRC or fields, bits per symbol, a payload cut short; a
+PDU with key ``event`` for every gap in the radio's stream, that is every ``rx_time`` tag after
+the first: what gr-uhd's usrp_source sends after an overflow) and ``constellation`` (a few
+payload symbols of a segment, at most 20 times a second, for a display). A correlator peak
+without a sync word under it (data or noise) is dropped and counted as a false alarm; side
+peaks of a refused sync word are dropped with it, so each frame is refused once.
 Inside, GNU Radio's blocks do the stream DSP:
 
     [fll_band_edge_cc (coarse frequency), off by default: every segment's frequency comes
@@ -19,7 +23,7 @@ Inside, GNU Radio's blocks do the stream DSP:
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 
 import numpy as np
 import pmt
@@ -29,7 +33,7 @@ from phydnn.blocks.framer import rrc_taps
 from phydnn.blocks.pdu import make_pdu
 from phydnn.checkpoint import load_card
 from phydnn.link import SYNC_WORD, HeaderError, SegmentSync
-from phydnn.link.sync import HEADER_SPAN
+from phydnn.link.sync import HEADER_SPAN, is_sync_word
 from phydnn.phy.constellation import psk_points
 
 __all__ = ["deframer", "segment_sync"]
@@ -37,6 +41,7 @@ __all__ = ["deframer", "segment_sync"]
 NFILTERS = 32
 DISPLAY_INTERVAL_S = 0.05      # constellation PDUs for a display: at most 20 per second
 MAX_CLOCK_DEVIATION = 0.005    # +-5000 ppm of the symbol period: far beyond any radio clock
+REFINE = 4                     # symbols around a corr_est tag searched for the sync word
 
 
 class segment_sync(gr.sync_block):  # noqa: N801
@@ -53,8 +58,10 @@ class segment_sync(gr.sync_block):  # noqa: N801
         self._buf_start = 0                      # absolute index of _buf[0]
         self._candidates: list[int] = []         # absolute sync-word starts
         self._state: dict[int, object] = {}      # candidate -> decoded header state
+        self._refused: deque[int] = deque(maxlen=64)   # refined starts already refused
         self._resume = 0                         # absolute index before which all is used
-        self.detections = self.segments = 0
+        self.detections = self.segments = self.overflows = self.false_alarms = 0
+        self._stream_timed = False
         self.rejected: Counter[str] = Counter()
         self._last_display = 0.0
 
@@ -65,6 +72,12 @@ class segment_sync(gr.sync_block):  # noqa: N801
             if tag.offset >= self._resume:
                 self._candidates.append(tag.offset)
                 self.detections += 1
+        for _ in self.get_tags_in_window(0, 0, len(x), pmt.intern("rx_time")):
+            if self._stream_timed:
+                self.overflows += 1
+                self.message_port_pub(pmt.intern("segments"), make_pdu(
+                    {"event": "overflow"}, np.zeros(0, dtype=np.complex64)))
+            self._stream_timed = True
         self._buf = np.concatenate([self._buf, x])
         self._process()
         keep_from = min(self._candidates + [start + len(x) - len(SYNC_WORD) - 2])
@@ -74,13 +87,20 @@ class segment_sync(gr.sync_block):  # noqa: N801
             self._buf_start += drop
         return len(x)
 
-    def _window(self, at: int) -> np.ndarray:
-        """Symbols from the sync word at ``at`` (refined by +-1 symbol) to the buffer end."""
+    def _start(self, at: int) -> int:
+        """The sync word's start near candidate ``at``: the best correlation within
+        +-:data:`REFINE` symbols (corr_est also tags the correlation's side peaks)."""
         i = at - self._buf_start
-        best = max((d for d in (-1, 0, 1) if 0 <= i + d <= len(self._buf) - len(SYNC_WORD)),
-                   key=lambda d: abs(np.vdot(SYNC_WORD, self._buf[i + d:i + d + len(SYNC_WORD)])),
+        nsw = len(SYNC_WORD)
+        best = max((d for d in range(-REFINE, REFINE + 1)
+                    if 0 <= i + d <= len(self._buf) - nsw),
+                   key=lambda d: abs(np.vdot(SYNC_WORD, self._buf[i + d:i + d + nsw])),
                    default=0)
-        return self._buf[max(i + best, 0):]
+        return max(at + best, self._buf_start)
+
+    def _window(self, at: int) -> np.ndarray:
+        """Symbols from the sync word found near ``at`` to the buffer end."""
+        return self._buf[self._start(at) - self._buf_start:]
 
     def _process(self) -> None:
         while self._candidates:
@@ -89,23 +109,48 @@ class segment_sync(gr.sync_block):  # noqa: N801
                 self._candidates.pop(0)
                 continue
             avail = self._buf_start + len(self._buf) - at
+            if avail < len(SYNC_WORD) + REFINE + 1:
+                return
+            if self._start(at) in self._refused:     # a side peak of a refused sync word
+                self._drop(at)
+                continue
+            if at not in self._state and not is_sync_word(self._window(at)):
+                self.false_alarms += 1               # the correlator fired on data or noise
+                self._drop(at)
+                continue
             try:
                 state = self._state.get(at)
                 if state is None:
                     if avail < HEADER_SPAN + 1:
                         return
                     state = self._state[at] = self.sync.sync_header(self._window(at))
+                if self._next_frame_inside(at, state.header.n_symbols):
+                    raise HeaderError("truncated", "the next frame starts inside the payload")
                 if avail < HEADER_SPAN + state.header.n_symbols + 1:
                     return
                 result = self.sync.sync_payload(state, self._window(at))
             except HeaderError as err:
                 self.rejected[err.reason] += 1
                 self._reject(err.reason)
+                self._refused.append(self._start(at))
                 self._drop(at)
                 continue
             self._emit(result)
             self._resume = at + result.consumed - 1
             self._drop(at)
+
+    def _next_frame_inside(self, at: int, n_symbols: int) -> bool:
+        """Whether a later sync word starts inside the payload that the header at ``at``
+        announced: the burst was cut (or its length field is wrong) and the next frame
+        follows. Decided as soon as that sync word is here, without waiting for the rest."""
+        end = at + HEADER_SPAN + n_symbols
+        here = self._buf_start + len(self._buf)
+        for c in self._candidates[1:]:
+            if c >= end or c + len(SYNC_WORD) + REFINE > here:
+                break
+            if c >= at + HEADER_SPAN and is_sync_word(self._window(c)):
+                return True
+        return False
 
     def _drop(self, at: int) -> None:
         self._candidates.pop(0)

@@ -30,7 +30,7 @@ from gnuradio import gr
 
 from phydnn.blocks.pdu import make_pdu, split_pdu
 from phydnn.data import load_dataset
-from phydnn.link import PhyHeader, Reassembler, RxTail
+from phydnn.link import HeaderError, PhyHeader, Reassembler, RxTail
 from phydnn.link.segment import ReceivedBatch, frame_length
 from phydnn.link.timeline import TIMELINE, write_latency_csv
 
@@ -62,6 +62,7 @@ class tail_rx(gr.basic_block):  # noqa: N801
         self.done = threading.Event()
         self.counts: Counter[str] = Counter()
         self.images = self.correct = self.labelled = self.partial_images = 0
+        self.partial_correct = self.partial_labelled = 0
         self.batches = 0
         self.seen_batches: set[int] = set()
         self.nv_sum = 0.0
@@ -91,18 +92,32 @@ class tail_rx(gr.basic_block):  # noqa: N801
             if "rejected" in meta:
                 self.counts[f"rejected_{meta['rejected']}"] += 1
                 return
-            header = self._header(meta)
-            if header is None:
+            if "event" in meta:
+                self.counts[f"event_{meta['event']}"] += 1
                 return
-            self.counts["segments_ok"] += 1
-            TIMELINE.mark(header.batch_id, "rx_last", self.t_last)
-            self.frame_symbols += frame_length(header.n_symbols)
-            self.payload_bits += header.n_symbols * header.bits_per_symbol
-            self.nv_sum += float(meta["noise_var"])
-            for batch in self.reasm.add(header, np.asarray(data, dtype=np.complex64),
-                                        float(meta["noise_var"])):
-                self._classify(batch)
+            try:
+                self._place(meta, data)
+            except HeaderError as err:
+                self.counts[f"rejected_{err.reason}"] += 1
+            except (KeyError, TypeError, ValueError) as err:
+                self._refuse("malformed", f"a segment PDU without the deframer's metadata "
+                             f"({type(err).__name__}: {err}): refused")
         self._arm_idle_timer()
+
+    def _place(self, meta: dict, data) -> None:
+        """Check one segment against the model, reassemble, classify what completes."""
+        header = self._header(meta)
+        if header is None:
+            return
+        noise_var = float(meta["noise_var"])
+        complete = self.reasm.add(header, np.asarray(data, dtype=np.complex64), noise_var)
+        self.counts["segments_ok"] += 1
+        TIMELINE.mark(header.batch_id, "rx_last", self.t_last)
+        self.frame_symbols += frame_length(header.n_symbols)
+        self.payload_bits += header.n_symbols * header.bits_per_symbol
+        self.nv_sum += noise_var
+        for batch in complete:
+            self._classify(batch)
 
     def _header(self, meta: dict) -> PhyHeader | None:
         if meta["fingerprint"] != self.tail.fingerprint[:8]:
@@ -137,11 +152,14 @@ class tail_rx(gr.basic_block):  # noqa: N801
         self.counts["segments_lost"] += len([s for s in batch.segments_missing if s >= 0])
         self.last_snr_db = batch.snr_db
         if self.labels is not None:
-            start = batch.batch_id * self.batch_size
-            truth = self.labels[start:start + batch.n_images]
+            start = batch.batch_id * self.batch_size   # the source repeats its split
+            truth = self.labels[(start + np.arange(batch.n_images)) % len(self.labels)]
             if len(truth) == batch.n_images:
-                self.correct += int((truth == pred.labels).sum())
+                hit = truth == pred.labels
+                self.correct += int(hit.sum())
                 self.labelled += batch.n_images
+                self.partial_correct += int(hit[pred.partial].sum())
+                self.partial_labelled += int(pred.partial.sum())
         meta = {"batch_id": batch.batch_id, "n_images": batch.n_images,
                 "labels": pred.labels, "partial": pred.partial.astype(np.int32),
                 "snr_db": batch.snr_db, "segments_missing": len(batch.segments_missing)}
@@ -199,6 +217,11 @@ class tail_rx(gr.basic_block):  # noqa: N801
         airtime = self.frame_symbols * self.sps / self.samp_rate
         payload_symbols = self.payload_bits // self.tail.bits_per_symbol
         acc = f"{self.accuracy() * 100:.2f} %" if self.labelled else "n/a (labels unknown)"
+        if self.partial_labelled:
+            whole = self.labelled - self.partial_labelled
+            acc += (f" ({(self.correct - self.partial_correct) / max(whole, 1) * 100:.2f} % of "
+                    f"{whole} complete, {self.partial_correct / self.partial_labelled * 100:.2f}"
+                    f" % of {self.partial_labelled} partial)")
         lines = [
             "phydnn RX summary",
             f"  images classified : {self.images}"
@@ -217,6 +240,9 @@ class tail_rx(gr.basic_block):  # noqa: N801
             f"sps {self.sps}",
             f"  tail compute      : {self.tail_s:.2f} s",
         ]
+        if self.counts["event_overflow"]:
+            lines.append(f"  radio overflows   : {self.counts['event_overflow']} (gaps in the "
+                         f"received stream; their segments count as lost)")
         if self.counts["images_never_seen"]:
             lines.append(f"  never seen        : {self.counts['images_never_seen']} images "
                          f"(no segment arrived; classified from erasures)")

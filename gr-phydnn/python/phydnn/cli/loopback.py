@@ -36,6 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def add_link_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=str(DEFAULT_MODEL), help="PhyDNN bundle (no suffix)")
     p.add_argument("--images", type=int, default=2000, help="test images to send")
+    p.add_argument("--dataset", default="",
+                   help="test images of this dataset (default: the one in the model card)")
     p.add_argument("--snr", type=float, default=12.0, help="Es/N0 in dB (default: 12)")
     p.add_argument("--freq-offset", type=float, default=1e-3,
                    help="frequency offset in cycles per sample (default: 1e-3)")
@@ -44,6 +46,9 @@ def add_link_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timing-offset", type=float, default=0.37,
                    help="fractional timing offset in samples (default: 0.37)")
     p.add_argument("--receiver", default="soft", help="soft or hard (default: soft)")
+    p.add_argument("--segment-loss", type=float, default=0.0,
+                   help="fraction of the bursts (segments) erased on air at random, in [0, 1) "
+                        "(default: 0)")
     p.add_argument("--samp-rate", type=float, default=20e6, help="sample rate for the airtime")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds before giving up")
 
@@ -87,20 +92,36 @@ def link_arguments(args: argparse.Namespace) -> list[str]:
     if not -10.0 <= args.snr <= 60.0:
         raise ConfigError(f"--snr {args.snr} is not allowed; Es/N0 must be in [-10, 60] dB")
     check_positive("samp-rate", args.samp_rate)
+    if not 0.0 <= args.segment_loss < 1.0:
+        raise ConfigError(f"--segment-loss {args.segment_loss} is not allowed; it must be a "
+                          f"fraction of the segments in [0, 1)")
     from phydnn.checkpoint import bundle_paths, load_card
     from phydnn.errors import CheckpointError
 
     if not bundle_paths(args.model)[1].exists():
         raise CheckpointError(f"no PhyDNN model at {args.model}; train one with 'phydnn train "
                               f"--config models/fmnist_resnet20_phydnn.toml --out {args.model}'")
-    kind = load_card(args.model).get("kind")
-    if kind != "phydnn":
+    card = load_card(args.model)
+    if card.get("kind") != "phydnn":
         raise CheckpointError(f"{args.model} is not a PhyDNN bundle (its card says "
-                              f"kind={kind!r})")
-    return ["--model", str(args.model), "--n-images", str(args.images),
+                              f"kind={card.get('kind')!r})")
+    dataset = args.dataset or card["dataset"]
+    check_image_shape(dataset, card, args.model)
+    return ["--model", str(args.model), "--dataset", dataset, "--n-images", str(args.images),
             "--snr-db", str(args.snr), "--freq-offset", str(args.freq_offset),
             "--clock-ppm", str(args.clock_ppm), "--timing-offset", str(args.timing_offset),
-            "--receiver", args.receiver, "--samp-rate", str(args.samp_rate)]
+            "--receiver", args.receiver, "--samp-rate", str(args.samp_rate),
+            "--segment-loss", str(args.segment_loss)]
+
+
+def check_image_shape(dataset: str, card: dict, model: str) -> None:
+    """The dataset must be installed and its images must have the shape the model takes."""
+    from phydnn.data import load_dataset
+
+    shape = tuple(load_dataset(dataset, "test").images.shape[1:])
+    if shape != tuple(card["input_shape"]):
+        raise ConfigError(f"--dataset {dataset} has images of shape {shape}; the model "
+                          f"{model} takes {tuple(card['input_shape'])} ({card['dataset']})")
 
 
 def run_flowgraph(script: Path, argv: list[str], timeout: float, gui: bool = False,
@@ -134,7 +155,8 @@ def parse_summary(text: str) -> dict[str, float]:
     patterns = {"images": r"images classified : (\d+)", "accuracy": r"accuracy\s+: ([\d.]+) %",
                 "segments_ok": r"segments\s+: (\d+) ok", "segments_lost": r"ok, (\d+) lost",
                 "snr_db": r"SNR \(estimated\)\s+: (-?[\d.]+|nan) dB",
-                "delivery": r"segment delivery\s+: ([\d.]+) %"}
+                "delivery": r"segment delivery\s+: ([\d.]+) %",
+                "partial": r"\((\d+) partial\)"}
     for key, pat in patterns.items():
         m = re.search(pat, text)
         if m:

@@ -45,7 +45,9 @@ def iterate_batches(data: ImageDataset, batch_size: int, shuffle: bool = False,
 
 def image_batches(data: ImageDataset, batch_size: int,
                   n_images: int = 0) -> Iterator[tuple[int, Tensor, Tensor]]:
-    """Yield (batch_id, uint8 images, labels) over the first ``n_images`` (0: all) in order.
+    """Yield (batch_id, uint8 images, labels) over the first ``n_images`` (0: all) in order;
+    beyond the split's size the split repeats (image ``i`` is ``i mod len(data)``), so a
+    link can run as long as asked.
 
     The raw pixels travel on the link's input side: the TX head normalises with its own
     model card, so a source never needs to know which model will consume it.
@@ -54,7 +56,11 @@ def image_batches(data: ImageDataset, batch_size: int,
     if isinstance(n_images, bool) or not isinstance(n_images, int) or n_images < 0:
         raise ConfigError(f"n_images={n_images!r} is not allowed; it must be a non-negative "
                           f"integer (0: the whole split)")
-    n = len(data) if n_images == 0 else min(n_images, len(data))
+    n = len(data) if n_images == 0 else n_images
     for batch_id, start in enumerate(range(0, n, batch_size)):
         stop = min(start + batch_size, n)
-        yield batch_id, data.images[start:stop], data.labels[start:stop]
+        if stop <= len(data):
+            yield batch_id, data.images[start:stop], data.labels[start:stop]
+        else:
+            idx = torch.arange(start, stop) % len(data)
+            yield batch_id, data.images[idx], data.labels[idx]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["HEADER_SYMBOLS", "MAGIC", "REPETITIONS", "VERSION", "HeaderError", "PhyHeader",
-           "decode_header", "encode_header"]
+           "decode_header", "encode_header", "encode_header_bytes"]
 
 MAGIC = 0xA7
 VERSION = 1
@@ -97,7 +97,15 @@ class PhyHeader:
 
 def encode_header(header: PhyHeader) -> np.ndarray:
     """BPSK symbols (complex64, +1 for bit 0) of the header, repeated block-wise."""
-    bits = np.unpackbits(np.frombuffer(header.pack(), dtype=np.uint8))
+    return encode_header_bytes(header.pack())
+
+
+def encode_header_bytes(data: bytes) -> np.ndarray:
+    """BPSK symbols of any 20 header bytes (CRC included), unchecked: what a test sends to
+    see a receiver refuse a header."""
+    if len(data) != _BYTES:
+        raise ValueError(f"a header is {_BYTES} bytes, got {len(data)}")
+    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8))
     return np.tile(1.0 - 2.0 * bits.astype(np.float32), REPETITIONS).astype(np.complex64)
 
 

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from phydnn.link.header import HEADER_SYMBOLS, MAX_PAYLOAD, PhyHeader, encode_header
+from phydnn.link.header import HEADER_SYMBOLS, MAX_PAYLOAD, HeaderError, PhyHeader, encode_header
 from phydnn.link.preamble import PREAMBLE
 
-__all__ = ["FRAME_PAD", "ReceivedBatch", "Reassembler", "frame_length", "frame_symbols",
-           "segment_batch", "segment_layout"]
+__all__ = ["FRAME_PAD", "MAX_BATCH_IMAGES", "ReceivedBatch", "Reassembler", "frame_length",
+           "frame_symbols", "segment_batch", "segment_layout"]
 
 FRAME_PAD = 16   # zero symbols after every frame: the TX pulse-shaping filter empties in-burst
+MAX_BATCH_IMAGES = 4096   # a receiver sizes no batch beyond this (a header could claim 65535)
 
 
 def segment_layout(total: int, max_payload: int) -> tuple[int, int]:
@@ -87,24 +88,34 @@ class Reassembler:
     flushed (erasures filled) when a later batch is seen ``window`` batches on, or at the end.
 
     ``positions`` is the model's positions per image; a segment whose geometry does not fit
-    it (length or count against the header's image count) is ignored by :meth:`add`.
+    it (length or count against the header's image count), or that claims more than
+    ``max_images`` images, is refused by :meth:`add` before anything is allocated for it.
     """
 
-    def __init__(self, positions: int, window: int = 2) -> None:
-        self.positions, self.window = positions, window
+    def __init__(self, positions: int, window: int = 2,
+                 max_images: int = MAX_BATCH_IMAGES) -> None:
+        self.positions, self.window, self.max_images = positions, window, int(max_images)
         self._open: dict[int, dict] = {}
         self._order: list[int] = []
 
     def add(self, header: PhyHeader, symbols: np.ndarray,
             noise_var: float) -> list[ReceivedBatch]:
-        """Place one segment; returns the batches that this completes or pushes out."""
+        """Place one segment; returns the batches that this completes or pushes out.
+
+        Raises :class:`~phydnn.link.header.HeaderError` (``images``, ``geometry``) for a
+        segment that cannot belong to a batch of this model."""
+        if header.n_images > self.max_images:
+            raise HeaderError("images", f"{header.n_images} images in a batch, this receiver "
+                              f"takes at most {self.max_images}")
         total = header.n_images * self.positions
         count = header.seg_count
         length = math.ceil(total / count)
         expected_len = min(length, total - header.seg_index * length)
         if count > total or math.ceil(total / length) != count \
                 or header.n_symbols != expected_len or len(symbols) != expected_len:
-            return []
+            raise HeaderError("geometry", f"segment {header.seg_index} of {count} with "
+                              f"{header.n_symbols} symbols does not fit {header.n_images} "
+                              f"images of {self.positions} positions")
         key = header.batch_id
         entry = self._open.get(key)
         if entry is None or entry["n_images"] != header.n_images:

@@ -8,8 +8,13 @@ Given received symbols starting at the sync word (found by GNU Radio's corr_est)
 2. tracks phase and frequency through header and payload with feed-forward block phase
    estimates (Viterbi & Viterbi M-th power: BPSK on the header, M-PSK on the payload),
    unwrapped from the preamble's phase, and refines the frequency from their slope;
-3. decodes and checks the header (:mod:`phydnn.link.header`);
-4. re-estimates the noise variance over every known symbol (sync word + decoded header).
+3. decodes and checks the header (:mod:`phydnn.link.header`), and refuses one whose bits
+   per symbol are not this receiver's;
+4. re-estimates the noise variance over every known symbol (sync word + decoded header);
+5. refuses a payload that ends early: when the last :data:`TAIL_CHECK` symbols the header
+   announced hold no signal (mean power under ``noise + SILENCE``, against ``1 + noise`` for
+   symbols; at 0 dB Es/N0 that is 4 standard deviations from either side), the burst was
+   cut and what follows is not this segment's.
 
 Output symbols are normalised to unit symbol power, so the noise variance is directly the
 sigma^2 of Es/N0 = 1/sigma^2 (DESIGN.md "Definitions") that the soft receiver needs.
@@ -24,12 +29,16 @@ import numpy as np
 from phydnn.link.header import HEADER_SYMBOLS, HeaderError, PhyHeader, decode_header
 from phydnn.link.preamble import SYNC_WORD
 
-__all__ = ["HEADER_SPAN", "HeaderState", "SegmentSync", "SyncResult", "estimate_from_known"]
+__all__ = ["HEADER_SPAN", "HeaderState", "SegmentSync", "SyncResult", "estimate_from_known",
+           "is_sync_word"]
 
 BPSK = np.array([1, -1], dtype=np.complex64)
 
 
 HEADER_SPAN = len(SYNC_WORD) + HEADER_SYMBOLS   # sync word + header, in symbols
+TAIL_CHECK = 128     # payload symbols at the end whose power tells a cut burst
+SILENCE = 0.35       # power above the noise under which those symbols carry no signal
+SYNC_QUALITY = 0.3   # |g|^2 / (|g|^2 + noise) of a real sync word: 0.5 at 0 dB, ~0.1 for data
 
 
 @dataclass
@@ -79,6 +88,17 @@ def estimate_from_known(received: np.ndarray, known: np.ndarray) -> tuple[comple
     return g, f, nv
 
 
+def is_sync_word(symbols: np.ndarray) -> bool:
+    """Whether ``symbols`` (at least the sync word's length) start with a sync word: the
+    share of their power that the known-symbol fit explains is above :data:`SYNC_QUALITY`
+    (a correlator also fires, rarely, on payload data, which the fit does not explain)."""
+    if len(symbols) < len(SYNC_WORD):
+        return False
+    g, _, nv = estimate_from_known(symbols[:len(SYNC_WORD)], SYNC_WORD)
+    power = abs(g) ** 2
+    return power > 0 and power / (power + nv) > SYNC_QUALITY
+
+
 def _power(x: np.ndarray, order: int) -> np.ndarray:
     """x ** order by repeated squaring when order is a power of two (numpy's complex power
     is a slow generic pow)."""
@@ -108,6 +128,7 @@ class SegmentSync:
 
     def __init__(self, constellation: np.ndarray, block: int = 0) -> None:
         self.points = np.asarray(constellation, dtype=np.complex64)
+        self.bits_per_symbol = int(np.log2(len(self.points)))
         self.block = int(block)     # symbols per phase estimate; 0: max(64, 8 M)
 
     def _track(self, y: np.ndarray, points: np.ndarray, phase: float, freq: float,
@@ -155,6 +176,9 @@ class SegmentSync:
         phase = float(np.angle(g)) + 2 * np.pi * freq * nsw
         hdr, phase, freq_out = self._track(symbols[nsw:HEADER_SPAN], BPSK, phase, freq, amp)
         header, sent = decode_header(hdr)
+        if header.bits_per_symbol != self.bits_per_symbol:
+            raise HeaderError("bits_per_symbol", f"{header.bits_per_symbol} bits per symbol, "
+                              f"this receiver demodulates {self.bits_per_symbol}")
         # noise per unit-power symbol: the sync word's (from its estimate) and the header's,
         # weighted by their lengths
         hdr_nv = float(np.mean(np.abs(hdr - sent) ** 2))
@@ -169,6 +193,10 @@ class SegmentSync:
             raise HeaderError("truncated", f"payload of {state.header.n_symbols} symbols cut")
         payload, _, _ = self._track(symbols[HEADER_SPAN:end], self.points, state.phase,
                                     state.freq, state.amp)
+        tail = payload[-TAIL_CHECK:]
+        if float(np.mean(np.abs(tail) ** 2)) < state.noise_var + SILENCE:
+            raise HeaderError("truncated", f"no signal in the last {len(tail)} of "
+                              f"{state.header.n_symbols} payload symbols")
         return SyncResult(state.header, payload, state.noise_var, end)
 
     def process(self, symbols: np.ndarray) -> SyncResult:
