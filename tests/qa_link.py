@@ -177,14 +177,23 @@ def test_usrp_mode_without_a_device_suggests_loopback():
         radio_source("wifi")
 
 
-@pytest.mark.parametrize("mode,message", [("usrp", "use mode='loopback'"),
-                                          ("wifi", "mode='wifi' is not allowed")])
-def test_generated_rx_program_stops_with_one_message(mode, message):
+@pytest.mark.parametrize("program,argv,message", [
+    ("phydnn_rx", ["--mode", "usrp"], "use mode='loopback'"),
+    ("phydnn_rx", ["--mode", "wifi"], "mode='wifi' is not allowed"),
+    ("phydnn_rx", ["--mode", "usrp", "--samp-rate", "100e6"],
+     "samp_rate=1e+08 is not allowed for a USRP B210"),
+    ("phydnn_tx", ["--mode", "usrp", "--freq", "10e9"], "freq=1e+10 is not allowed for a USRP"),
+    ("phydnn_tx", ["--mode", "loopback", "--snr-db", "500"], "snr_db=500.0 is not allowed"),
+    ("phydnn_tx", ["--mode", "loopback", "--model", "/nonexistent"], "model card not found"),
+])
+def test_generated_programs_stop_with_one_message(program, argv, message):
     from phydnn.cli import loopback as lb
 
-    rx = lb.compile_flowgraph("phydnn_rx")
-    proc = subprocess.run([sys.executable, str(rx), "--mode", mode, "--model", MODEL],
-                          capture_output=True, text=True, env=lb.flowgraph_env(), timeout=60)
+    script = lb.compile_flowgraph(program)
+    if "--model" not in argv:
+        argv = [*argv, "--model", MODEL]
+    proc = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True,
+                          env=lb.flowgraph_env(), timeout=60)
     assert proc.returncode == 2 and message in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
 

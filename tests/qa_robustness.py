@@ -272,6 +272,7 @@ LONG_RUN_S = float(os.environ.get("PHYDNN_LONG_RUN_S", "1800"))
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(int(LONG_RUN_S * 1.5) + 600)
 def test_loopback_runs_for_thirty_minutes_without_growth_or_loss(tmp_path):
     """The loopback flowgraph at 12 dB with real-time air, a batch every 0.5 s for
     PHYDNN_LONG_RUN_S seconds (default 1800): no lost segment or batch, and neither the
