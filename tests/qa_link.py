@@ -165,6 +165,8 @@ def test_receiver_refuses_a_transmitter_with_another_model():
     tb.wait()
     assert rx.counts["rejected_wrong_model"] >= 8 and de.sync.segments >= 8
     assert rx.images == 0 and rx.counts["segments_ok"] == 0
+    assert rx._warned == {"wrong_model"}          # one log line, however many segments
+    assert "rejected" in rx.summary() and "wrong_model" in rx.summary()
 
 
 def test_usrp_mode_without_a_device_suggests_loopback():

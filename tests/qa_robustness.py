@@ -275,8 +275,9 @@ LONG_RUN_S = float(os.environ.get("PHYDNN_LONG_RUN_S", "1800"))
 @pytest.mark.timeout(int(LONG_RUN_S * 1.5) + 600)
 def test_loopback_runs_for_thirty_minutes_without_growth_or_loss(tmp_path):
     """The loopback flowgraph at 12 dB with real-time air, a batch every 0.5 s for
-    PHYDNN_LONG_RUN_S seconds (default 1800): no lost segment or batch, and neither the
-    resident set nor the batch latency grows from the first to the last quarter."""
+    PHYDNN_LONG_RUN_S seconds (default 1800): no batch lost (every image classified, every
+    batch's latency logged), at most one segment in 10 000 lost, and neither the resident set
+    nor the batch latency grows from the first to the last quarter."""
     from phydnn.cli import loopback as lb
 
     interval = 0.5
@@ -304,6 +305,8 @@ def test_loopback_runs_for_thirty_minutes_without_growth_or_loss(tmp_path):
           f"resident set {rss_first / MB:.0f} -> {rss_last / MB:.0f} MB "
           f"(max {max(values) / MB:.0f} MB)")
     assert proc.returncode in (0, -2) and got["images"] == batches * 64, out[-2000:]
-    assert got["segments_lost"] == 0 and len(rows) == min(batches, 4096)
+    segments = got["segments_ok"] + got["segments_lost"]
+    assert got["segments_lost"] <= segments / 10_000 and len(rows) == min(batches, 4096)
+    assert "never seen" not in out
     assert e2e_last <= 1.25 * e2e_first + 0.010
     assert rss_last - rss_first < 64 * MB

@@ -33,7 +33,7 @@ from phydnn.blocks.framer import rrc_taps
 from phydnn.blocks.pdu import make_pdu
 from phydnn.checkpoint import load_card
 from phydnn.link import SYNC_WORD, HeaderError, SegmentSync
-from phydnn.link.sync import HEADER_SPAN, is_sync_word
+from phydnn.link.sync import HEADER_SPAN, SYNC_QUALITY, locate_sync_word
 from phydnn.phy.constellation import psk_points
 
 __all__ = ["deframer", "segment_sync"]
@@ -58,6 +58,7 @@ class segment_sync(gr.sync_block):  # noqa: N801
         self._buf_start = 0                      # absolute index of _buf[0]
         self._candidates: list[int] = []         # absolute sync-word starts
         self._state: dict[int, object] = {}      # candidate -> decoded header state
+        self._located: dict[int, tuple[int, float]] = {}   # candidate -> (start, fit)
         self._refused: deque[int] = deque(maxlen=64)   # refined starts already refused
         self._resume = 0                         # absolute index before which all is used
         self.detections = self.segments = self.overflows = self.false_alarms = 0
@@ -87,20 +88,18 @@ class segment_sync(gr.sync_block):  # noqa: N801
             self._buf_start += drop
         return len(x)
 
-    def _start(self, at: int) -> int:
-        """The sync word's start near candidate ``at``: the best correlation within
-        +-:data:`REFINE` symbols (corr_est also tags the correlation's side peaks)."""
-        i = at - self._buf_start
-        nsw = len(SYNC_WORD)
-        best = max((d for d in range(-REFINE, REFINE + 1)
-                    if 0 <= i + d <= len(self._buf) - nsw),
-                   key=lambda d: abs(np.vdot(SYNC_WORD, self._buf[i + d:i + d + nsw])),
-                   default=0)
-        return max(at + best, self._buf_start)
+    def _locate(self, at: int) -> tuple[int, float]:
+        """(absolute start, fit) of the sync word near candidate ``at``, once per candidate
+        (:func:`phydnn.link.sync.locate_sync_word`, within +-:data:`REFINE` symbols)."""
+        hit = self._located.get(at)
+        if hit is None:
+            start, fit = locate_sync_word(self._buf, at - self._buf_start, REFINE)
+            hit = self._located[at] = (start + self._buf_start, fit)
+        return hit
 
     def _window(self, at: int) -> np.ndarray:
         """Symbols from the sync word found near ``at`` to the buffer end."""
-        return self._buf[self._start(at) - self._buf_start:]
+        return self._buf[self._locate(at)[0] - self._buf_start:]
 
     def _process(self) -> None:
         while self._candidates:
@@ -111,11 +110,12 @@ class segment_sync(gr.sync_block):  # noqa: N801
             avail = self._buf_start + len(self._buf) - at
             if avail < len(SYNC_WORD) + REFINE + 1:
                 return
-            if self._start(at) in self._refused:     # a side peak of a refused sync word
+            start, fit = self._locate(at)
+            if start in self._refused:               # a side peak of a refused sync word
                 self._drop(at)
                 continue
-            if at not in self._state and not is_sync_word(self._window(at)):
-                self.false_alarms += 1               # the correlator fired on data or noise
+            if fit <= SYNC_QUALITY:                  # the correlator fired on data or noise
+                self.false_alarms += 1
                 self._drop(at)
                 continue
             try:
@@ -132,7 +132,7 @@ class segment_sync(gr.sync_block):  # noqa: N801
             except HeaderError as err:
                 self.rejected[err.reason] += 1
                 self._reject(err.reason)
-                self._refused.append(self._start(at))
+                self._refused.append(start)
                 self._drop(at)
                 continue
             self._emit(result)
@@ -148,13 +148,14 @@ class segment_sync(gr.sync_block):  # noqa: N801
         for c in self._candidates[1:]:
             if c >= end or c + len(SYNC_WORD) + REFINE > here:
                 break
-            if c >= at + HEADER_SPAN and is_sync_word(self._window(c)):
+            if c >= at + HEADER_SPAN and self._locate(c)[1] > SYNC_QUALITY:
                 return True
         return False
 
     def _drop(self, at: int) -> None:
         self._candidates.pop(0)
         self._state.pop(at, None)
+        self._located.pop(at, None)
 
     def _reject(self, reason: str) -> None:
         self.message_port_pub(pmt.intern("segments"),
