@@ -95,13 +95,17 @@ def link_arguments(args: argparse.Namespace) -> list[str]:
     if not 0.0 <= args.segment_loss < 1.0:
         raise ConfigError(f"--segment-loss {args.segment_loss} is not allowed; it must be a "
                           f"fraction of the segments in [0, 1)")
-    from phydnn.checkpoint import bundle_paths
+    from phydnn.checkpoint import bundle_paths, load_card
     from phydnn.errors import CheckpointError
     from phydnn.models import load_phydnn
 
     if not bundle_paths(args.model)[1].exists():
         raise CheckpointError(f"no PhyDNN model at {args.model}; train one with 'phydnn train "
                               f"--config models/fmnist_resnet20_phydnn.toml --out {args.model}'")
+    kind = load_card(args.model).get("kind")
+    if kind != "phydnn":
+        raise CheckpointError(f"{args.model} is not a PhyDNN bundle (its card says "
+                              f"kind={kind!r})")
     _, card = load_phydnn(args.model)   # the whole bundle, before any flowgraph starts
     dataset = args.dataset or card["dataset"]
     check_image_shape(dataset, card, args.model)
