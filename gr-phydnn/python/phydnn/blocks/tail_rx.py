@@ -8,9 +8,12 @@ batch_id, n_images, labels (predicted, s32), partial (s32 per image), snr_db,
 segments_missing; data = class probabilities, f32 N*classes.
 
 Counters (methods, for GRC function probes and the summary): batches, images, segments ok /
-lost / rejected by reason (CRC, wrong model, ...), the SNR estimated from the received
-constellation, and the running accuracy when the true labels are known (``label_dataset``:
-the RX loads the same test split that the TX source sends, in the same order).
+lost / rejected by reason (the deframer's: CRC, truncated, bits per symbol, ...; and this
+block's: wrong model, ``images`` and ``geometry`` for segments that cannot belong to a batch
+of this model, ``malformed`` PDUs), radio overflows, the SNR estimated from the received
+constellation, and the running accuracy, split into complete and partial images, when the
+true labels are known (``label_dataset``: the RX loads the same test split that the TX
+source sends, in the same order, repeating it as the source does).
 Each batch's last segment, tail compute and predictions are marked in
 :data:`phydnn.link.timeline.TIMELINE`; ``timing_log`` (a CSV path) writes the per-batch
 latency breakdown at the end of the run (the stages of one process: the loopback).
@@ -154,12 +157,11 @@ class tail_rx(gr.basic_block):  # noqa: N801
         if self.labels is not None:
             start = batch.batch_id * self.batch_size   # the source repeats its split
             truth = self.labels[(start + np.arange(batch.n_images)) % len(self.labels)]
-            if len(truth) == batch.n_images:
-                hit = truth == pred.labels
-                self.correct += int(hit.sum())
-                self.labelled += batch.n_images
-                self.partial_correct += int(hit[pred.partial].sum())
-                self.partial_labelled += int(pred.partial.sum())
+            hit = truth == pred.labels
+            self.correct += int(hit.sum())
+            self.labelled += batch.n_images
+            self.partial_correct += int(hit[pred.partial].sum())
+            self.partial_labelled += int(pred.partial.sum())
         meta = {"batch_id": batch.batch_id, "n_images": batch.n_images,
                 "labels": pred.labels, "partial": pred.partial.astype(np.int32),
                 "snr_db": batch.snr_db, "segments_missing": len(batch.segments_missing)}
