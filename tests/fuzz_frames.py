@@ -12,20 +12,12 @@ per symbol, magic or version (their own reasons), and another model's fingerprin
 from __future__ import annotations
 
 import math
-import struct
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
-from phydnn.link.header import (
-    _FMT,
-    HEADER_BITS,
-    HEADER_SYMBOLS,
-    MAGIC,
-    VERSION,
-    encode_header_bytes,
-)
+from phydnn.link.header import HEADER_BITS, HEADER_SYMBOLS, MAGIC, VERSION, encode_header_bytes
+from phydnn.link.header import header_bytes as _header_bytes
 from phydnn.link.preamble import PREAMBLE
 from phydnn.link.segment import FRAME_PAD, MAX_BATCH_IMAGES
 from phydnn.phy.constellation import psk_points
@@ -46,11 +38,9 @@ class Frame:
 def header_bytes(fingerprint: str, batch_id: int, seg_index: int = 0, seg_count: int = 1,
                  n_symbols: int = POSITIONS, n_images: int = 1, bits_per_symbol: int = 2,
                  magic: int = MAGIC, version: int = VERSION) -> bytes:
-    """20 header bytes with a valid CRC-32 over whatever fields are given (unchecked)."""
-    body = struct.pack(_FMT, magic, (version << 4 | bits_per_symbol) & 0xFF,
-                       bytes.fromhex(fingerprint), batch_id, seg_index, seg_count, n_symbols,
-                       n_images)
-    return body + struct.pack(">I", zlib.crc32(body))
+    """A one-image segment's header bytes with a valid CRC over whatever fields are given."""
+    return _header_bytes(fingerprint, batch_id, seg_index, seg_count, n_symbols, n_images,
+                         bits_per_symbol, magic, version)
 
 
 def frame(header: bytes, payload: np.ndarray, gap: int = 0) -> np.ndarray:

@@ -17,6 +17,7 @@ from gnuradio import gr
 
 from phydnn.blocks.pdu import make_pdu
 from phydnn.data import image_batches, load_dataset
+from phydnn.data.loader import check_image_batches, num_batches
 
 __all__ = ["dataset_source"]
 
@@ -34,9 +35,9 @@ class dataset_source(gr.basic_block):  # noqa: N801 - GNU Radio block naming
                  data_root: str = "") -> None:
         gr.basic_block.__init__(self, name="phydnn_dataset_source", in_sig=None, out_sig=None)
         self.data = load_dataset(dataset, split, data_root or None)
-        next(image_batches(self.data, batch_size, n_images))   # checks the settings
+        check_image_batches(batch_size, n_images)
         self.batch_size, self.n_images = int(batch_size), int(n_images)
-        self.n_batches = -(-(self.n_images or len(self.data)) // self.batch_size)
+        self.n_batches = num_batches(self.n_images or len(self.data), self.batch_size)
         self.interval_s = max(float(interval_ms), 0.0) / 1000.0
         self.port = pmt.intern("batches")
         self.message_port_register_out(self.port)

@@ -105,7 +105,7 @@ class segment_sync(gr.sync_block):  # noqa: N801
         while self._candidates:
             at = self._candidates[0]
             if at < self._resume:
-                self._candidates.pop(0)
+                self._drop(at)
                 continue
             avail = self._buf_start + len(self._buf) - at
             if avail < len(SYNC_WORD) + REFINE + 1:

@@ -16,7 +16,7 @@ from phydnn.data.base import ImageDataset
 from phydnn.data.transforms import augment_batch, normalize
 from phydnn.errors import ConfigError, check_positive
 
-__all__ = ["image_batches", "iterate_batches", "num_batches"]
+__all__ = ["check_image_batches", "image_batches", "iterate_batches", "num_batches"]
 
 
 def num_batches(n: int, batch_size: int, world_size: int = 1, drop_last: bool = False) -> int:
@@ -43,6 +43,14 @@ def iterate_batches(data: ImageDataset, batch_size: int, shuffle: bool = False,
         yield x, data.labels[idx]
 
 
+def check_image_batches(batch_size: int, n_images: int) -> None:
+    """Refuse settings of :func:`image_batches` that are not allowed, naming them."""
+    check_positive("batch_size", batch_size, integer=True)
+    if isinstance(n_images, bool) or not isinstance(n_images, int) or n_images < 0:
+        raise ConfigError(f"n_images={n_images!r} is not allowed; it must be a non-negative "
+                          f"integer (0: the whole split)")
+
+
 def image_batches(data: ImageDataset, batch_size: int,
                   n_images: int = 0) -> Iterator[tuple[int, Tensor, Tensor]]:
     """Yield (batch_id, uint8 images, labels) over the first ``n_images`` (0: all) in order;
@@ -52,10 +60,7 @@ def image_batches(data: ImageDataset, batch_size: int,
     The raw pixels travel on the link's input side: the TX head normalises with its own
     model card, so a source never needs to know which model will consume it.
     """
-    check_positive("batch_size", batch_size, integer=True)
-    if isinstance(n_images, bool) or not isinstance(n_images, int) or n_images < 0:
-        raise ConfigError(f"n_images={n_images!r} is not allowed; it must be a non-negative "
-                          f"integer (0: the whole split)")
+    check_image_batches(batch_size, n_images)
     n = len(data) if n_images == 0 else n_images
     for batch_id, start in enumerate(range(0, n, batch_size)):
         stop = min(start + batch_size, n)

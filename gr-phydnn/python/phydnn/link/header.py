@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["HEADER_SYMBOLS", "MAGIC", "REPETITIONS", "VERSION", "HeaderError", "PhyHeader",
-           "decode_header", "encode_header", "encode_header_bytes"]
+           "decode_header", "encode_header", "encode_header_bytes", "header_bytes"]
 
 MAGIC = 0xA7
 VERSION = 1
@@ -74,10 +74,8 @@ class PhyHeader:
     def pack(self) -> bytes:
         """The header bytes with their CRC-32 appended."""
         self.check()
-        body = struct.pack(_FMT, MAGIC, VERSION << 4 | self.bits_per_symbol,
-                           bytes.fromhex(self.fingerprint), self.batch_id, self.seg_index,
-                           self.seg_count, self.n_symbols, self.n_images)
-        return body + struct.pack(">I", zlib.crc32(body))
+        return header_bytes(self.fingerprint, self.batch_id, self.seg_index, self.seg_count,
+                            self.n_symbols, self.n_images, self.bits_per_symbol)
 
     @classmethod
     def unpack(cls, data: bytes) -> PhyHeader:
@@ -93,6 +91,17 @@ class PhyHeader:
         if vb >> 4 != VERSION:
             raise HeaderError("version", f"{vb >> 4}, this receiver speaks {VERSION}")
         return cls(fp.hex(), batch, idx, count, nsym, nimg, vb & 0x0F).check()
+
+
+def header_bytes(fingerprint: str, batch_id: int, seg_index: int, seg_count: int,
+                 n_symbols: int, n_images: int, bits_per_symbol: int, magic: int = MAGIC,
+                 version: int = VERSION) -> bytes:
+    """The 20 header bytes (fields, then their CRC-32) of any field values, unchecked:
+    :meth:`PhyHeader.pack` checks first; a test sends bad headers with it."""
+    body = struct.pack(_FMT, magic, (version << 4 | bits_per_symbol) & 0xFF,
+                       bytes.fromhex(fingerprint), batch_id, seg_index, seg_count, n_symbols,
+                       n_images)
+    return body + struct.pack(">I", zlib.crc32(body))
 
 
 def encode_header(header: PhyHeader) -> np.ndarray:
