@@ -277,3 +277,31 @@ def test_framer_tags_every_burst_for_uhd():
     frame = len(PREAMBLE) + HEADER_SYMBOLS + 784 + FRAME_PAD
     assert lengths[:2] == [4 * frame, 4 * frame] and sob[1] == eob[0] + 1
     assert done and len(sink.data()) == eob[-1] + 1
+
+
+def test_air_clock_paces_to_the_sample_rate_and_keeps_time_by_the_samples():
+    """200 k samples at 1 MS/s take at least 0.2 s to pass; while they wait at its input, the
+    clock times them by their count, however late its thread wakes: the batch's first to last
+    sample on air is exactly its length / rate, and nothing is lost or reordered."""
+    import pmt
+    from gnuradio import blocks, gr
+
+    from phydnn.blocks.air_clock import air_clock
+    from phydnn.link.timeline import TIMELINE
+
+    n, rate = 200_000, 1e6
+    tags = [gr.tag_utils.python_to_tag((0, pmt.intern("batch_id"), pmt.from_long(77))),
+            gr.tag_utils.python_to_tag((0, pmt.intern("tx_sob"), pmt.PMT_T)),
+            gr.tag_utils.python_to_tag((n - 1, pmt.intern("tx_eob"), pmt.PMT_T))]
+    data = (np.arange(n) % 1000).astype(np.complex64)
+    tb = gr.top_block()
+    sink = blocks.vector_sink_c()
+    clock = air_clock(rate)          # a Python block: kept referenced while it runs
+    tb.connect(blocks.vector_source_c(data.tolist(), False, 1, tags), clock, sink)
+    t0 = time.monotonic()
+    tb.run()
+    assert time.monotonic() - t0 >= n / rate * 0.98
+    np.testing.assert_array_equal(np.asarray(sink.data()), data)
+    row = next(r for r in TIMELINE.rows() if r["batch_id"] == 77)
+    assert row["air_end"] - row["air_start"] == pytest.approx(n / rate, abs=1e-4)  # epoch floats
+    assert 0.0 <= row["air_lag"] < 0.2

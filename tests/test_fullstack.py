@@ -68,6 +68,7 @@ def test_timeline_breakdown_and_bounded_store(tmp_path):
     tl.mark(8, "head_in", 1.0)                      # incomplete: left out of the CSV
     lines = write_latency_csv(tmp_path / "lat.csv", 2, 20e6, tl).read_text().splitlines()
     assert len(lines) == 2 and lines[1].startswith("7,")
+    assert lines[1].endswith(",nan")                # no air clock, no release lag: not 0
     for b in range(9, 20):
         tl.add(b, "head_s", 0.1)
     assert len(tl) == 3 and [r["batch_id"] for r in tl.rows()] == [17, 18, 19]

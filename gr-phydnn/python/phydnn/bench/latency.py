@@ -46,7 +46,7 @@ def loopback_latency(model: str, batches: int = 20, interval_ms: float = 400.0,
             rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
     if not rows:
         raise PhyDNNError("no batch completed every stage of the loopback")
-    keys = (*LATENCY_PARTS, "sum_of_parts", "end_to_end", "air_measured")
+    keys = (*LATENCY_PARTS, "sum_of_parts", "end_to_end", "air_measured", "air_lag")
     medians = {k: median(r[k] for r in rows) for k in keys}
     ratios = [r["end_to_end"] / r["sum_of_parts"] for r in rows]
     return {"median_s": medians, "ratio_median": median(ratios), "ratio_max": max(ratios),

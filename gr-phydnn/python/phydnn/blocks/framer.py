@@ -167,14 +167,18 @@ class frame_stream(gr.sync_block):  # noqa: N801
         return self._written
 
 
-class burst_tagger(gr.sync_block):  # noqa: N801
+class burst_tagger(gr.basic_block):  # noqa: N801
     """Pass samples through; turn each frame's length tag into tx_sob / tx_eob tags (UHD
-    burst mode) and call ``on_last`` once the frame flagged ``last`` has passed."""
+    burst mode) and call ``on_last`` once the frame flagged ``last`` has passed.
+
+    A general block asking for one input item, so it passes every sample waiting at once
+    (a sync block's request is halved until the input covers it: a batch's last samples
+    would go on in ever smaller pieces, one scheduler round each)."""
 
     def __init__(self, sps: int, len_tag: str = "packet_len",
                  on_last: Callable[[], None] | None = None) -> None:
-        gr.sync_block.__init__(self, name="phydnn_burst_tagger", in_sig=[np.complex64],
-                               out_sig=[np.complex64])
+        gr.basic_block.__init__(self, name="phydnn_burst_tagger", in_sig=[np.complex64],
+                                out_sig=[np.complex64])
         self.sps, self.len_tag = int(sps), pmt.intern(len_tag)
         self.set_tag_propagation_policy(gr.TPP_DONT)
         self.on_last = on_last
@@ -182,9 +186,12 @@ class burst_tagger(gr.sync_block):  # noqa: N801
         self.samples = self.bursts = 0
         self.first_sample_time: float | None = None
 
-    def work(self, input_items, output_items) -> int:
-        n = len(output_items[0])
-        output_items[0][:] = input_items[0][:n]
+    def forecast(self, noutput_items: int, ninputs: int) -> list[int]:
+        return [1] * ninputs
+
+    def general_work(self, input_items, output_items) -> int:
+        n = min(len(input_items[0]), len(output_items[0]))
+        output_items[0][:n] = input_items[0][:n]
         tags = self.get_tags_in_window(0, 0, n)
         last_at = {t.offset for t in tags
                    if pmt.symbol_to_string(t.key) == "last" and pmt.to_bool(t.value)}
@@ -206,6 +213,7 @@ class burst_tagger(gr.sync_block):  # noqa: N801
         if self._last_end is not None and end >= self._last_end and self.on_last:
             callback, self.on_last = self.on_last, None
             threading.Thread(target=callback, daemon=True).start()
+        self.consume(0, n)
         return n
 
 

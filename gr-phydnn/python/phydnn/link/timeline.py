@@ -7,6 +7,7 @@ stage of each batch here, keyed by the batch id that the PHY header carries from
     head_in, head_s        head_tx: batch arrived; seconds of head + embedding compute
     map_s, air_symbols     framer: seconds to build the segments' symbols; symbols on air
     air_start, air_end     channel simulator / radio: first and last sample of the batch on air
+    air_lag                channel simulator: how late its last sample reached the receiver
     rx_last                tail_rx: the batch's last segment out of the deframer
     tail_s, done           tail_rx: seconds of lookup + tail compute; predictions out
 
@@ -78,7 +79,9 @@ def latency_breakdown(row: dict[str, float], sps: int, samp_rate: float) -> dict
 
     airtime = symbols on air x sps / sample rate (DESIGN.md); rx_dsp = from the batch's last
     sample on air to its last segment out of the deframer; end_to_end = from the batch's
-    arrival at the head to its predictions. Missing events give NaN.
+    arrival at the head to its predictions; air_measured = first to last sample on air,
+    air_lag = how late the last one reached the receiver (the simulated radio's release lag,
+    inside rx_dsp). Missing events give NaN.
     """
     nan = float("nan")
 
@@ -90,13 +93,14 @@ def latency_breakdown(row: dict[str, float], sps: int, samp_rate: float) -> dict
              "rx_dsp": get("rx_last") - get("air_end"), "tail": get("tail_s")}
     return {**parts, "sum_of_parts": sum(parts.values()),
             "end_to_end": get("done") - get("head_in"),
-            "air_measured": get("air_end") - get("air_start")}
+            "air_measured": get("air_end") - get("air_start"), "air_lag": get("air_lag")}
 
 
 def write_latency_csv(path: str | Path, sps: int, samp_rate: float,
                       timeline: Timeline = TIMELINE) -> Path:
     """One row per complete batch: its latency parts, their sum and the end to end (s)."""
-    keys = (*LATENCY_PARTS, "sum_of_parts", "end_to_end", "air_measured")
+    keys = (*LATENCY_PARTS, "sum_of_parts", "end_to_end", "air_measured", "air_lag")
+    required = keys[:-1]     # air_lag: only the loopback's air clock knows it
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
@@ -104,6 +108,6 @@ def write_latency_csv(path: str | Path, sps: int, samp_rate: float,
         out.writerow(["batch_id", *keys])
         for row in timeline.rows():
             parts = latency_breakdown(row, sps, samp_rate)
-            if all(math.isfinite(parts[k]) for k in keys):
+            if all(math.isfinite(parts[k]) for k in required):
                 out.writerow([row["batch_id"], *(f"{parts[k]:.6f}" for k in keys)])
     return path
