@@ -153,6 +153,45 @@ def test_noiseless_link_equals_codebook_path_and_soft_equals_hard(tiny_phydnn):
     assert torch.allclose(hard, expected) and torch.allclose(soft, expected, atol=1e-4)
 
 
+def test_soft_receiver_posterior_is_bayes_with_the_transmitter_prior(tiny_phydnn, tmp_path):
+    """p(k | y) ~ p(k) exp(-|y - s_pi(k)|^2 / sigma^2) with the add-one-smoothed usage as p(k);
+    a symbol half way between two points leans to the likelier embedding; the prior is saved
+    with the model, and a bundle made without one loads with a uniform prior."""
+    from safetensors.torch import load_file, save_file
+
+    from phydnn.models import load_phydnn, save_phydnn
+
+    model = tiny_phydnn
+    usage = torch.tensor([50, 0, 10, 200, 5, 5, 30, 700])
+    model.set_prior(usage)
+    prior = (usage + 1.0) / (usage.sum() + 8.0)
+    assert torch.allclose(model.prior, prior.float())
+    pts, nv = model.constellation.points, 0.2
+    a, b = 0, 1                                       # adjacent points
+    y = ((pts[a] + pts[b]) / 2).view(1, 1, 1)
+    post = model.constellation.demodulate_soft(y, nv, model.point_prior)[0, 0, 0]
+    like = torch.exp(-(y[0, 0, 0] - pts).abs() ** 2 / nv)
+    manual = like * prior.float()[model.pi_inv]
+    assert torch.allclose(post, manual / manual.sum(), atol=1e-6)
+    ka, kb = model.pi_inv[a], model.pi_inv[b]
+    assert (post[a] > post[b]) == bool(prior[ka] > prior[kb])
+    received = y.expand(2, 8, 8).clone()
+    with torch.no_grad():
+        want = model.tail(model.codebook.lookup(
+            model.constellation.demodulate_soft(received, nv, model.point_prior)[..., model.pi]))
+        assert torch.allclose(model.receive(received, nv, "soft"), want)
+    card = {"backbone": "resnet20", "in_channels": 1, "num_classes": 10, "split": "stage1",
+            "input_shape": [1, 8, 8]}
+    save_phydnn(tmp_path / "m", model, card)
+    again, saved = load_phydnn(tmp_path / "m")
+    assert torch.equal(again.prior, model.prior) and len(saved["prior"]) == 8
+    state = load_file(tmp_path / "m.safetensors")
+    del state["prior"]
+    save_file(state, tmp_path / "m.safetensors", metadata={"format": "pt"})
+    old, _ = load_phydnn(tmp_path / "m")
+    assert torch.equal(old.prior, torch.full((8,), 1 / 8))
+
+
 def test_prune_keeps_the_most_used_and_remaps(tiny_phydnn):
     before = tiny_phydnn.codebook.embeddings.detach().clone()
     usage = torch.tensor([5, 100, 0, 70, 1, 90, 3, 2])

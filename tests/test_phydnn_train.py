@@ -140,6 +140,46 @@ def test_existing_models_are_not_overwritten(trained, pretrained, capsys):
     assert Path(f"{trained}_m4.safetensors").read_bytes() == before
 
 
+def test_tail_stage_keeps_the_transmitter_and_trains_the_tail(trained, pretrained, tmp_path):
+    """init + train_parts=tail: head, codebook, map and fingerprint are those of the model it
+    continues (a transmitter running that model serves this receiver); only the tail moves,
+    and the card names the stage before."""
+    out = tmp_path / "soft"
+    assert main(["train", "--pretrained", str(pretrained), "--dataset", "digits", "--M", "4",
+                 "--epochs", "1", "--out", str(out), "--set", f"init={trained}_m4",
+                 "--set", "train_parts=tail", "--set", "freeze_epochs=0",
+                 "--set", "prune_path=", "--set", "prune_epochs=", "--set", "batch_size=64",
+                 "--set", "eval_images=360", "--set", "soft_fraction=1.0"]) == 0
+    before, _ = load_phydnn(f"{trained}_m4")
+    after, card = load_phydnn(f"{out}_m4")
+    old, new = before.state_dict(), after.state_dict()
+    assert all(torch.equal(old[k], new[k]) for k in old if not k.startswith("tail."))
+    assert any(not torch.equal(old[k], new[k]) for k in old if k.startswith("tail."))
+    assert after.fingerprint() == before.fingerprint()
+    assert card["init"]["bundle"] == f"{trained}_m4" and card["init"]["command"]
+    from phydnn.training.evaluate import codebook_usage
+    usage = codebook_usage(after, load_digits("train")).double() + 1  # the soft receiver's
+    assert torch.allclose(after.prior.double(), usage / usage.sum(), atol=1e-6)  # prior
+    assert card["accuracy_vs_snr"]["12.0"]["soft"] > 0.5
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--M", "16"], "M=16 is not allowed with init="),
+    (["--M", "4", "--set", "train_parts=tail"], "freeze_epochs=1 is not allowed with "
+                                                "train_parts='tail'"),
+    (["--M", "4", "--split", "stage2"], "split='stage1', but split='stage2' was asked"),
+    (["--M", "4", "--set", "train_parts=receiver"], "train_parts='receiver'"),
+])
+def test_a_stage_that_does_not_fit_its_init_is_refused(trained, pretrained, tmp_path, capsys,
+                                                       argv, message):
+    rc = main(["train", "--pretrained", str(pretrained), "--dataset", "digits", "--out",
+               str(tmp_path / "x"), "--set", f"init={trained}_m4", "--set", "prune_path=",
+               "--set", "prune_epochs=", *argv])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())
+
+
 def test_eval_refuses_a_backbone_bundle(pretrained, capsys):
     assert main(["eval", "--model", str(pretrained)]) == 2
     assert "not a PhyDNN" in capsys.readouterr().err

@@ -4,9 +4,10 @@ layer Eq. 2, map pi; paper 003 Sec. III-B); :class:`RxTail` turns a reassembled 
 received symbols into class probabilities (hard or soft demodulation, embedding lookup,
 tail T; DESIGN.md data flow).
 
-Erased positions (segments that never arrived) get a uniform posterior over the M points,
-so their embedding is the mean of the codebook, for both receivers: every image still gets a
-prediction, flagged partial (DESIGN.md "Missing segments").
+Erased positions (segments that never arrived) get the model's prior over the M points (how
+often the transmitter sends each embedding; uniform for a bundle without one), so their
+embedding is the prior-weighted mean of the codebook, for both receivers: every image still
+gets a prediction, flagged partial (DESIGN.md "Missing segments").
 """
 
 from __future__ import annotations
@@ -88,18 +89,18 @@ class RxTail(_Endpoint):
         self.receiver = receiver
 
     def weights(self, symbols: torch.Tensor, noise_var: torch.Tensor) -> torch.Tensor:
-        """Weights over the M points (..., M): one-hot (hard) or posterior (soft); uniform
-        where a symbol is erased (NaN)."""
+        """Weights over the M points (..., M): one-hot (hard) or posterior with the model's
+        prior (soft); the prior itself where a symbol is erased (NaN)."""
         erased = torch.isnan(symbols.real)
         sym = torch.where(erased, torch.zeros_like(symbols), symbols)
         nv = torch.where(torch.isnan(noise_var) | (noise_var <= 0),
                          torch.ones_like(noise_var), noise_var)
-        const = self.model.constellation
+        const, prior = self.model.constellation, self.model.point_prior
         if self.receiver == "hard":
             w = torch.nn.functional.one_hot(const.demodulate_hard(sym), self.order).float()
         else:
-            w = const.demodulate_soft(sym, nv)
-        return torch.where(erased.unsqueeze(-1), torch.full_like(w, 1.0 / self.order), w)
+            w = const.demodulate_soft(sym, nv, prior)
+        return torch.where(erased.unsqueeze(-1), prior.expand_as(w), w)
 
     @torch.no_grad()
     def classify(self, batch: ReceivedBatch) -> Prediction:

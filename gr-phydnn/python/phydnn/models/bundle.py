@@ -47,6 +47,7 @@ def save_phydnn(path: str | Path, model: PhyDNN, card: dict[str, Any]) -> Path:
         if key not in card:
             raise CheckpointError(f"a PhyDNN card needs the key {key!r}")
     full = {"kind": "phydnn", **card, "M": model.order, "pi": model.pi.tolist(),
+            "prior": [round(float(p), 6) for p in model.prior],
             "scoring": model.codebook.scoring, "fingerprint": model.fingerprint()}
     return save_bundle(path, model.state_dict(), full)
 
@@ -71,6 +72,7 @@ def load_phydnn(path: str | Path, expect: dict[str, Any] | None = None,
     model = build_phydnn(backbone, card["split"], int(card["M"]), tuple(card["input_shape"]),
                          card.get("scoring", "distance"))
     missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if k != "prior"]  # older bundles: uniform prior
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not fit a {card['backbone']} PhyDNN split "
                               f"at {card['split']} with M={card['M']}")

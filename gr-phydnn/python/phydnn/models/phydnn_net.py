@@ -12,6 +12,14 @@ channel adds CN(0, sigma^2) per symbol, and the receiver's hard decision passes 
 through the demodulator's posterior (straight-through), so symbol errors reach the tail and
 gradients reach the head and the codebook. The binding path T(H(x)) (Eq. 9) skips codebook
 and channel. ``pi`` (embedding -> point) is a buffer, part of the model and its fingerprint.
+
+The soft receiver's posterior is Bayes' p(k | y) = p(k) p(y | k) / p(y), with the prior p(k)
+= how often the transmitter sends each embedding over the training images (buffer ``prior``,
+set when a model is saved; uniform until then and in bundles made before it existed). The hard
+receiver is the paper's nearest-point decision. With M = 4 the embeddings are used
+unequally (about 31/33/16/20 % for the shipped model), and the prior moves the soft lookup
+toward the likelier neighbour of an ambiguous symbol: measured on Fashion-MNIST, 3 noise draws
+x 10k images, it adds 0.04-0.1 points over the uniform-prior posterior at 6-10 dB.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ class PhyDNN(nn.Module):
         self.codebook = EmbeddingCodebook(num_embeddings, self.feature_shape[0], scoring)
         self.constellation = PSKConstellation(num_embeddings)
         self.register_buffer("pi", torch.arange(num_embeddings))
+        self.register_buffer("prior", torch.full((num_embeddings,), 1.0 / num_embeddings))
 
     # --- the codebook and its map -------------------------------------------------------
     @property
@@ -72,6 +81,19 @@ class PhyDNN(nn.Module):
         """Point index -> embedding index."""
         return torch.argsort(self.pi)
 
+    @property
+    def point_prior(self) -> Tensor:
+        """p(point j) = prior of the embedding it carries: the soft receiver's prior."""
+        return self.prior[self.pi_inv]
+
+    @torch.no_grad()
+    def set_prior(self, usage: Tensor) -> None:
+        """p(z = k) from how often the transmitter sends each embedding (counts over training
+        images, add-one smoothed so no point is ruled out). Receiver side only: the symbols
+        sent and the fingerprint do not depend on it."""
+        counts = usage.to(self.prior.device, torch.float64) + 1.0
+        self.prior = (counts / counts.sum()).to(self.prior.dtype)
+
     def fingerprint(self) -> str:
         return fingerprint(self.codebook.embeddings, self.pi)
 
@@ -87,6 +109,7 @@ class PhyDNN(nn.Module):
         self.codebook.keep(keep.to(self.codebook.embeddings.device))
         self.constellation = PSKConstellation(new_order).to(self.pi.device)
         self.pi = torch.arange(new_order, device=self.pi.device)
+        self.prior = torch.full((new_order,), 1.0 / new_order, device=self.pi.device)
         self.reassign_constellation()
         return keep
 
@@ -113,7 +136,7 @@ class PhyDNN(nn.Module):
         if receiver == "hard":
             emb = self.pi_inv[self.constellation.demodulate_hard(received)]
             return self.tail(self.codebook.lookup_indices(emb))
-        post = self.constellation.demodulate_soft(received, noise_var)
+        post = self.constellation.demodulate_soft(received, noise_var, self.point_prior)
         return self.tail(self.codebook.lookup(post[..., self.pi]))
 
     def simulate(self, x: Tensor, noise_var: float | Tensor, receiver: str = "hard",
@@ -124,26 +147,31 @@ class PhyDNN(nn.Module):
 
     # --- training (Alg. 1) ----------------------------------------------------------------
     def forward(self, x: Tensor, noise_var: Tensor | float, tau: float = 0.5,
-                soft: bool = False) -> dict[str, Any]:
+                soft: bool = False, sample: bool = True) -> dict[str, Any]:
         """One Monte-Carlo realisation of Eq. (7) plus the binding path of Eq. (9).
 
         Returns ``logits`` (through the channel), ``bind_logits`` (T(H(x))), ``entropy``
         (sum_i H(z_i|x) per image, mean over the batch) and ``symbol_errors`` (fraction).
         ``noise_var`` is a scalar or one value per image (N,); ``soft`` uses the posterior
-        lookup instead of the hard one for this realisation.
+        lookup instead of the hard one for this realisation; ``sample`` False sends the argmax
+        embedding, as at inference, instead of a Gumbel-softmax sample (straight-through).
         """
         feats = self.head(x)
         logits_z = self.codebook.logits(feats)
         log_p = F.log_softmax(logits_z, -1)
         entropy = -(log_p.exp() * log_p).sum(-1).flatten(1).sum(1).mean()
-        z = F.gumbel_softmax(logits_z, tau=tau, hard=True)           # (N, H, W, M), ST
+        if sample:
+            z = F.gumbel_softmax(logits_z, tau=tau, hard=True)       # (N, H, W, M), ST
+        else:
+            probs = log_p.exp()
+            z = F.one_hot(probs.argmax(-1), self.order).to(probs.dtype) + probs - probs.detach()
         sym = self.constellation.modulate_onehot(z[..., self.pi_inv])  # embedding -> point
         nv = torch.as_tensor(noise_var, dtype=torch.float32, device=x.device)
         nv = nv.view(-1, 1, 1) if nv.dim() else nv
         y = add_awgn(sym, nv)
         post = self.constellation.demodulate_soft(y, nv)                # over points
         if soft:
-            w_pts = post
+            w_pts = self.constellation.demodulate_soft(y, nv, self.point_prior)
         else:
             hard = F.one_hot(post.argmax(-1), self.order).to(post.dtype)
             w_pts = hard + post - post.detach()                          # straight-through

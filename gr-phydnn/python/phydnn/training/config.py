@@ -28,6 +28,8 @@ class FinetuneConfig:
     """PhyDNN fine-tuning (paper Alg. 1); defaults follow the paper where it gives values."""
 
     pretrained: str = "models/fmnist_resnet20"
+    init: str = ""                                # a PhyDNN bundle to continue from
+    train_parts: str = "all"                      # "tail": head and codebook stay fixed
     backbone: str = "resnet20"                    # must match the pretrained bundle
     dataset: str = "fashion-mnist"
     data_root: str = ""
@@ -45,6 +47,8 @@ class FinetuneConfig:
     beta_start: float = 1e-4                      # Eq. (7); grows linearly ...
     beta_growth: float = 10.0                     # ... by this factor over the run
     tau: float = 0.5                              # Gumbel-softmax temperature
+    gumbel: bool = True                           # sample the sent embedding (Alg. 1); false:
+                                                  # send the argmax, as at inference
     n_mc: int = 1                                 # Monte-Carlo samples per input (Eq. 7)
     snr_db: float = 12.0                          # training Es/N0
     snr_spread_db: float = 0.0                    # per-image Es/N0 ~ U[snr-spread, snr+spread]
@@ -78,6 +82,11 @@ class FinetuneConfig:
         check_power_of_two("M", self.M)
         check_choice("scoring", self.scoring, ("distance", "inner"))
         check_choice("lr_schedule", self.lr_schedule, ("constant", "cosine"))
+        check_choice("train_parts", self.train_parts, ("all", "tail"))
+        if self.train_parts == "tail" and self.freeze_epochs:
+            raise ConfigError(f"freeze_epochs={self.freeze_epochs} is not allowed with "
+                              f"train_parts='tail': nothing would learn in a frozen epoch; "
+                              f"set freeze_epochs=0")
         self._check_pruning()
         return self
 
@@ -92,10 +101,11 @@ class FinetuneConfig:
                 raise ConfigError(f"prune_path={self.prune_path} is not allowed; each entry "
                                   f"must be a power of two below the one before (M={self.M})")
             previous = m
+        first = 0 if self.init else 1   # a model continued from init may prune at once
         if self.prune_epochs != sorted(set(self.prune_epochs)) or any(
-                not 0 < e < self.epochs for e in self.prune_epochs):
+                not first <= e < self.epochs for e in self.prune_epochs):
             raise ConfigError(f"prune_epochs={self.prune_epochs} is not allowed; they must "
-                              f"increase strictly and lie in 1..{self.epochs - 1} "
+                              f"increase strictly and lie in {first}..{self.epochs - 1} "
                               f"(epochs={self.epochs})")
 
     @property

@@ -13,6 +13,12 @@ of ``prune_epochs`` the least-used embeddings are removed down to the next M of 
 and the constellation map is recomputed. Before each pruning step, and at the end, the model
 is saved as ``<out>_m<M>`` so every M on the path ships as its own bundle.
 
+``init`` continues from a PhyDNN bundle instead (its codebook, map and weights; same backbone,
+dataset, split and M); with ``train_parts = "tail"`` the head and codebook stay as they are,
+so the transmitter, its symbols and the model fingerprint do not change, and only the tail
+learns (after ``freeze_epochs``): a receiver-side stage, for example to train the tail for
+the soft lookup.
+
 Runs alone or under ``torchrun`` (DistributedDataParallel, gloo on CPU): ranks shard the
 batches, gradients are averaged by DDP, rank 0 writes files. Every epoch writes a resume
 point (weights, M, epoch); ``--resume`` continues from it with fresh optimiser moments.
@@ -55,6 +61,7 @@ from phydnn.training.recalibrate import recalibrate_tail_batchnorm
 __all__ = ["CARD_SNRS", "evaluate_into_card", "finetune", "snapshot_path"]
 
 CARD_SNRS = [0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 18.0, 20.0]
+PRIOR_IMAGES = 10_000   # training images over which the soft receiver's prior is counted
 
 
 def snapshot_path(cfg: FinetuneConfig, order: int) -> str:
@@ -94,19 +101,28 @@ def _init_codebook(model: PhyDNN, train: ImageDataset, cfg: FinetuneConfig) -> N
     model.reassign_constellation()
 
 
-def _set_frozen(model: PhyDNN, frozen: bool) -> None:
+def _trained_parts(model: PhyDNN, cfg: FinetuneConfig) -> tuple[nn.Module, ...]:
+    """The backbone parts that learn once unfrozen: head and tail, or the tail alone."""
+    return (model.tail,) if cfg.train_parts == "tail" else (model.head, model.tail)
+
+
+def _set_frozen(model: PhyDNN, cfg: FinetuneConfig, frozen: bool) -> None:
+    learning = () if frozen else _trained_parts(model, cfg)
     for part in (model.head, model.tail):
-        part.requires_grad_(not frozen)
-        part.train(not frozen)  # a frozen backbone keeps its batch-norm statistics too
+        part.requires_grad_(part in learning)
+        part.train(part in learning)  # a frozen part keeps its batch-norm statistics too
+    model.codebook.embeddings.requires_grad_(cfg.train_parts == "all")
 
 
 def _optimizer(model: PhyDNN, cfg: FinetuneConfig, frozen: bool) -> torch.optim.Optimizer:
-    groups: list[dict[str, Any]] = [{"params": [model.codebook.embeddings],
-                                     "lr": cfg.lr_embeddings}]
+    groups: list[dict[str, Any]] = []
+    if cfg.train_parts == "all":
+        groups.append({"params": [model.codebook.embeddings], "lr": cfg.lr_embeddings,
+                       "base_lr": cfg.lr_embeddings})
     if not frozen:
-        backbone = [p for p in (*model.head.parameters(), *model.tail.parameters())]
-        groups.append({"params": backbone, "lr": cfg.lr_backbone})
-    return torch.optim.Adam(groups)
+        backbone = [p for part in _trained_parts(model, cfg) for p in part.parameters()]
+        groups.append({"params": backbone, "lr": cfg.lr_backbone, "base_lr": cfg.lr_backbone})
+    return torch.optim.Adam(groups)  # never empty: the config refuses a frozen tail-only epoch
 
 
 def _wrap(model: PhyDNN, world: int) -> nn.Module:
@@ -143,8 +159,12 @@ class _Run:
         self.teacher = None
         if cfg.distill > 0:  # a frozen copy of the unsplit backbone, before the split shares it
             self.teacher = copy.deepcopy(backbone).eval().requires_grad_(False)
-        self.model = build_phydnn(backbone, cfg.split, cfg.M, self.train.input_shape,
-                                  cfg.scoring)
+        self.init_card: dict[str, Any] | None = None
+        if cfg.init:
+            self.model, self.init_card = self._load_init()
+        else:
+            self.model = build_phydnn(backbone, cfg.split, cfg.M, self.train.input_shape,
+                                      cfg.scoring)
         self.start_epoch, self.elapsed = 0, 0.0
         self.steps_per_epoch = num_batches(len(self.train), cfg.batch_size, self.world, True)
         self.metrics = Path(f"{cfg.out}.metrics.csv")
@@ -153,8 +173,23 @@ class _Run:
         self._opt: torch.optim.Optimizer | None = None
         self._net: nn.Module | None = None
 
+    def _load_init(self) -> tuple[PhyDNN, dict[str, Any]]:
+        """The PhyDNN bundle to continue from, refused unless it fits this run."""
+        cfg = self.cfg
+        model, card = load_phydnn(cfg.init, expect={"backbone": cfg.backbone,
+                                                    "dataset": cfg.dataset,
+                                                    "split": cfg.split})
+        if int(card["M"]) != cfg.M:
+            raise ConfigError(f"M={cfg.M} is not allowed with init={cfg.init!r}: that model "
+                              f"has M={card['M']}; set M={card['M']}")
+        return model, card
+
     # --- bookkeeping ------------------------------------------------------------------
     def card_base(self) -> dict[str, Any]:
+        init = {}
+        if self.init_card is not None:  # the stage before this one, for the model card
+            init = {"init": {"bundle": self.cfg.init, "command": self.init_card.get("command"),
+                             "training_time_s": self.init_card.get("training_time_s")}}
         return {"backbone": self.backbone_name, "in_channels": self.train.input_shape[0],
                 "num_classes": self.train.num_classes, **self.train.card(),
                 "split": self.cfg.split, "feature_shape": list(self.model.feature_shape),
@@ -163,7 +198,7 @@ class _Run:
                 "pretrained_accuracy": self.pre_card.get("test_accuracy"),
                 "train_snr_db": self.cfg.snr_db, "train_snr_spread_db": self.cfg.snr_spread_db,
                 "config": self.cfg.as_dict(), "command": self.command,
-                "gr_phydnn_version": __version__}
+                "gr_phydnn_version": __version__, **init}
 
     def save_resume(self, epoch: int) -> None:
         if self.rank == 0:
@@ -174,7 +209,8 @@ class _Run:
     def load_resume(self) -> None:
         state, card = load_bundle(self.resume_path)
         same = {k: card["config"].get(k) == getattr(self.cfg, k)
-                for k in ("pretrained", "backbone", "dataset", "split", "M", "prune_path")}
+                for k in ("pretrained", "init", "train_parts", "backbone", "dataset", "split",
+                          "M", "prune_path")}
         if not all(same.values()):
             bad = [k for k, ok in same.items() if not ok][0]
             raise ConfigError(f"the resume point {self.resume_path} was made with another "
@@ -225,11 +261,17 @@ class _Run:
         total = max(self.cfg.epochs * self.steps_per_epoch, 1)
         return 0.5 * (1 + math.cos(math.pi * step / total))
 
+    def update_prior(self) -> None:
+        """The soft receiver's prior p(z = k): how often the transmitter sends each embedding
+        over the first training images (the same images on every DDP rank)."""
+        self.model.set_prior(codebook_usage(self.model, self.train.subset(PRIOR_IMAGES)))
+
     def train_epoch(self, epoch: int) -> dict[str, float]:
         cfg = self.cfg
         frozen = epoch < cfg.freeze_epochs
+        self.update_prior()       # the soft lookups of this epoch use the current usage
         self.model.train()
-        _set_frozen(self.model, frozen)
+        _set_frozen(self.model, cfg, frozen)
         if self._opt_key != (frozen, self.model.order):  # new trainable set: unfreeze, prune
             self._opt_key = (frozen, self.model.order)
             self._opt = _optimizer(self.model, cfg, frozen)
@@ -247,14 +289,13 @@ class _Run:
         for i, (x, y) in enumerate(bar):
             step = epoch * self.steps_per_epoch + i
             beta = self.beta(step)
-            for group, base in zip(opt.param_groups, (cfg.lr_embeddings, cfg.lr_backbone),
-                                   strict=False):
-                group["lr"] = base * self.lr_scale(step)
+            for group in opt.param_groups:
+                group["lr"] = group.get("base_lr", 0.0) * self.lr_scale(step)
             ce = torch.zeros(())
             target = self.teacher_probs(x)
             for _ in range(cfg.n_mc):
                 soft = bool(torch.rand(()) < cfg.soft_fraction)
-                out = net(x, _noise_var(cfg, len(y)), cfg.tau, soft)
+                out = net(x, _noise_var(cfg, len(y)), cfg.tau, soft, cfg.gumbel)
                 ce = ce + self.task_loss(out["logits"], y, target) / cfg.n_mc
             bind = F.cross_entropy(out["bind_logits"], y)
             loss = ce + beta * out["entropy"] + bind
@@ -287,7 +328,7 @@ class _Run:
         cfg = self.cfg
         if self.resume and bundle_paths(self.resume_path)[1].exists():
             self.load_resume()
-        else:
+        elif not cfg.init:
             _init_codebook(self.model, self.train, cfg)
         val = self.test.subset(cfg.eval_images)
         saved: list[str] = []
@@ -295,7 +336,8 @@ class _Run:
             if epoch in cfg.prune_epochs:
                 nxt = cfg.prune_path[cfg.prune_epochs.index(epoch)]
                 if self.model.order > nxt:
-                    saved.append(self.save_snapshot())
+                    if epoch > 0:   # at epoch 0 (init) the model before pruning is init's
+                        saved.append(self.save_snapshot())
                     self.prune(nxt)
             t0 = time.perf_counter()
             stats = self.train_epoch(epoch)
@@ -339,6 +381,7 @@ class _Run:
     def save_snapshot(self) -> str:
         """Save the model at its current M (rank 0; weights identical on every rank)."""
         path = snapshot_path(self.cfg, self.model.order)
+        self.update_prior()
         if self.cfg.bn_images:
             recalibrate_tail_batchnorm(self.model, self.train, self.cfg.snr_db,
                                        self.cfg.snr_spread_db, self.cfg.soft_fraction,
