@@ -208,7 +208,8 @@ class _Run:
 
     def load_resume(self) -> None:
         state, card = load_bundle(self.resume_path)
-        same = {k: card["config"].get(k) == getattr(self.cfg, k)
+        made, defaults = card["config"], FinetuneConfig()   # older resume points lack new keys
+        same = {k: made.get(k, getattr(defaults, k)) == getattr(self.cfg, k)
                 for k in ("pretrained", "init", "train_parts", "backbone", "dataset", "split",
                           "M", "prune_path")}
         if not all(same.values()):
