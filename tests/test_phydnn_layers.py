@@ -107,6 +107,21 @@ def _tail_stats(model) -> list[torch.Tensor]:
             for t in (m.running_mean, m.running_var)]
 
 
+def test_training_forward_without_gumbel_sends_the_argmax(tiny_phydnn):
+    """gumbel = false: the sent indices are the inference transmitter's (argmax of Eq. 2) on
+    every call, and the straight-through softmax still passes gradients to the codebook."""
+    model = tiny_phydnn.train()
+    x = torch.randn(4, 1, 8, 8)
+    with torch.no_grad():
+        want = model.encode(x).argmax(-1)
+    for _ in range(3):
+        out = model(x, torch.full((4,), 0.1), tau=0.5, sample=False)
+        assert torch.equal(out["indices"], want)
+    out["logits"].logsumexp(1).sum().backward()
+    assert model.codebook.embeddings.grad is not None
+    assert model.codebook.embeddings.grad.abs().sum() > 0
+
+
 def test_binding_path_leaves_the_tail_statistics_to_the_channel_path(tiny_phydnn):
     """Only the channel path may move the running statistics that the receiver uses."""
     model = tiny_phydnn.train()
