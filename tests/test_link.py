@@ -186,3 +186,19 @@ def test_rx_tail_matches_the_torch_receiver_and_fills_erasures(receiver):
         mean = (prior @ rx.model.codebook.embeddings).view(1, -1, 1, 1).expand(1, -1, 28, 28)
         expect = torch.softmax(rx.model.tail(mean), 1)[0].numpy()
     assert np.allclose(erased.probabilities[2], expect, atol=1e-5)
+
+
+def test_sample_clock_keeps_time_by_the_samples():
+    """A late caller gets everything due at once and the clock does not slip; after the input
+    ran dry, the next sample starts when it is seen; nothing goes more than ahead_s early."""
+    from phydnn.link.clock import SampleClock
+
+    clock = SampleClock(1e6, ahead_s=1e-3)
+    t0 = clock.next_airtime(10.0)
+    assert t0 == 10.0 and clock.release(t0, 10.0, 5000) == 1000       # 1 ms ahead at most
+    t1 = clock.next_airtime(10.004)                                    # woken 3 ms late
+    assert t1 == pytest.approx(10.001)                                 # the samples' time
+    assert clock.release(t1, 10.004, 4000) == 4000                     # all due: 3 + 1 ms
+    assert clock.airtime(t1, 4000) == pytest.approx(10.005)
+    assert clock.next_airtime(10.2) == 10.2                            # ran dry: idle, no credit
+    assert SampleClock(1e6).next_airtime(0.5) == 0.5

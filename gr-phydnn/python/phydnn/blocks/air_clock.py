@@ -2,26 +2,18 @@
 
 A block on the TX samples (inside the channel simulator in real-time mode, before the
 channel model, which drops stream tags). It lets samples pass no faster than ``samp_rate``,
-as a DAC would: sample k of a contiguous stream is on air at ``t_start + k / samp_rate``, and
-idle time earns no credit (GNU Radio's throttle lets a burst through at once after a pause,
-which would hide the airtime). A sample is released to the receiver at the start of its
-airtime, at most :data:`CHUNK_S` ahead of it.
+as a DAC would, by :class:`phydnn.link.clock.SampleClock`: sample k of a contiguous stream is
+on air at ``t_start + k / samp_rate``, idle time earns no credit, a sample reaches the receiver
+at the start of its airtime (at most :data:`CHUNK_S` ahead), and the clock keeps time by the
+samples, so a late wake-up of this thread (on 2 cores the receiver's DSP, slower than 20 MS/s,
+competes with it for the CPU) releases everything due at once instead of adding up. The time
+by which a batch's last sample reached the receiver after its airtime is logged as ``air_lag``
+(the release lag of this simulated radio).
 
-The clock keeps time by the samples, not by its own wake-ups. While samples wait at its
-input, the next one's airtime follows the last one's, even when this thread is woken late
-(on 2 cores the receiver's DSP, slower than 20 MS/s, competes with it for the CPU): a late
-call releases everything that is due at once, so lateness does not add up sample block after
-sample block. Only when its input ran dry does the next sample start a new stretch of air at
-the time it is seen. The time by which a batch's last sample reached the receiver after its
-airtime is logged as ``air_lag`` (the release lag of this simulated radio).
-
-It is a general block that asks for a single input item, so GNU Radio hands it every sample
-that is waiting; a sync block's request is halved until the input covers it, which hands a
-batch's last samples over in ever smaller pieces, one scheduler round and one GIL wait each
-(measured: 12 calls and ~20 ms for the last 1.6 ms of a batch). It sets Python's GIL switch
-interval (process-wide) to 0.5 ms, so that it wakes on time behind the other blocks' Python
-work. It also reads the framer's tags (batch_id, tx_sob, tx_eob) and marks each batch's
-first and last sample on air in :data:`phydnn.link.timeline.TIMELINE`.
+It is a :class:`~phydnn.blocks.greedy.greedy_block`, handed every sample that is waiting.
+It sets Python's GIL switch interval (process-wide) to 0.5 ms, so that it wakes on time behind
+the other blocks' Python work. It also reads the framer's tags (batch_id, tx_sob, tx_eob) and
+marks each batch's first and last sample on air in :data:`phydnn.link.timeline.TIMELINE`.
 """
 
 from __future__ import annotations
@@ -33,7 +25,8 @@ import numpy as np
 import pmt
 from gnuradio import gr
 
-from phydnn.errors import check_positive
+from phydnn.blocks.greedy import greedy_block
+from phydnn.link.clock import SampleClock
 from phydnn.link.timeline import TIMELINE
 
 __all__ = ["air_clock"]
@@ -44,36 +37,27 @@ GIL_SWITCH_S = 5e-4     # Python passes the GIL on after 5 ms by default: behind
                         # block's Python work the clock would wake up to 5 ms late
 
 
-class air_clock(gr.basic_block):  # noqa: N801
+class air_clock(greedy_block):  # noqa: N801
     """Pass samples paced to ``samp_rate``; stamp air_start / air_end / air_lag."""
 
     def __init__(self, samp_rate: float = 20e6) -> None:
         gr.basic_block.__init__(self, name="phydnn_air_clock", in_sig=[np.complex64],
                                 out_sig=[np.complex64])
-        self.samp_rate = check_positive("samp_rate", samp_rate)
-        self.chunk = max(int(self.samp_rate * CHUNK_S), 1)
+        self.clock = SampleClock(samp_rate, CHUNK_S)
+        self.samp_rate = self.clock.samp_rate
         sys.setswitchinterval(GIL_SWITCH_S)
         self.set_min_output_buffer(BUFFER_ITEMS)
-        self.t_free = 0.0          # airtime of the next sample, if it follows on
-        self.backlog = False       # samples were left waiting by the last call
         self.batch: int | None = None
-
-    def forecast(self, noutput_items: int, ninputs: int) -> list[int]:
-        return [1] * ninputs
 
     def general_work(self, input_items, output_items) -> int:
         now = time.time()
-        t0 = self.t_free if self.backlog else max(now, self.t_free)
+        t0 = self.clock.next_airtime(now)
         if t0 > now:                        # wait for the next sample's airtime
             time.sleep(t0 - now)
             now = time.time()
-        due = int((now - t0) * self.samp_rate) + self.chunk
-        avail = min(len(input_items[0]), len(output_items[0]))
-        n = min(avail, due)
+        n = self.clock.release(t0, now, min(len(input_items[0]), len(output_items[0])))
         output_items[0][:n] = input_items[0][:n]
         self._stamp(n, t0, now)
-        self.t_free = t0 + n / self.samp_rate
-        self.backlog = avail > n
         self.consume(0, n)
         return n
 
@@ -85,11 +69,11 @@ class air_clock(gr.basic_block):  # noqa: N801
                       key=lambda t: (t.offset, pmt.symbol_to_string(t.key) != "batch_id"))
         for tag in tags:
             key = pmt.symbol_to_string(tag.key)
-            at = t0 + (tag.offset - start) / self.samp_rate
+            at = self.clock.airtime(t0, tag.offset - start)
             if key == "batch_id":
                 self.batch = int(pmt.to_long(tag.value))
             elif key == "tx_sob" and self.batch is not None:
                 TIMELINE.mark(self.batch, "air_start", at, keep_first=True)
             elif key == "tx_eob" and self.batch is not None:
-                TIMELINE.mark(self.batch, "air_end", at + 1.0 / self.samp_rate)
+                TIMELINE.mark(self.batch, "air_end", self.clock.airtime(at, 1))
                 TIMELINE.mark(self.batch, "air_lag", max(now - at, 0.0))

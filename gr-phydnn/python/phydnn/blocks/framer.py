@@ -37,6 +37,7 @@ import pmt
 from gnuradio import filter as grfilter
 from gnuradio import gr
 
+from phydnn.blocks.greedy import greedy_block
 from phydnn.blocks.pdu import split_pdu
 from phydnn.link import segment_batch
 from phydnn.link.segment import FRAME_PAD, frame_symbols
@@ -167,13 +168,10 @@ class frame_stream(gr.sync_block):  # noqa: N801
         return self._written
 
 
-class burst_tagger(gr.basic_block):  # noqa: N801
+class burst_tagger(greedy_block):  # noqa: N801
     """Pass samples through; turn each frame's length tag into tx_sob / tx_eob tags (UHD
-    burst mode) and call ``on_last`` once the frame flagged ``last`` has passed.
-
-    A general block asking for one input item, so it passes every sample waiting at once
-    (a sync block's request is halved until the input covers it: a batch's last samples
-    would go on in ever smaller pieces, one scheduler round each)."""
+    burst mode) and call ``on_last`` once the frame flagged ``last`` has passed. A
+    :class:`~phydnn.blocks.greedy.greedy_block`: it passes every sample waiting at once."""
 
     def __init__(self, sps: int, len_tag: str = "packet_len",
                  on_last: Callable[[], None] | None = None) -> None:
@@ -185,9 +183,6 @@ class burst_tagger(gr.basic_block):  # noqa: N801
         self._last_end: int | None = None
         self.samples = self.bursts = 0
         self.first_sample_time: float | None = None
-
-    def forecast(self, noutput_items: int, ninputs: int) -> list[int]:
-        return [1] * ninputs
 
     def general_work(self, input_items, output_items) -> int:
         n = min(len(input_items[0]), len(output_items[0]))

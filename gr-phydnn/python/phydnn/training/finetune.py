@@ -172,6 +172,7 @@ class _Run:
         self._opt_key: tuple[bool, int] | None = None
         self._opt: torch.optim.Optimizer | None = None
         self._net: nn.Module | None = None
+        self._prior_counted = False
 
     def _load_init(self) -> tuple[PhyDNN, dict[str, Any]]:
         """The PhyDNN bundle to continue from, refused unless it fits this run."""
@@ -264,8 +265,12 @@ class _Run:
 
     def update_prior(self) -> None:
         """The soft receiver's prior p(z = k): how often the transmitter sends each embedding
-        over the first training images (the same images on every DDP rank)."""
+        over the first training images (the same images on every DDP rank). Counted once
+        when only the tail trains: the transmitter does not change then."""
+        if self.cfg.train_parts == "tail" and self._prior_counted:
+            return
         self.model.set_prior(codebook_usage(self.model, self.train.subset(PRIOR_IMAGES)))
+        self._prior_counted = True
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         cfg = self.cfg
