@@ -13,7 +13,7 @@ from conftest import requires_gnuradio
 pytestmark = requires_gnuradio
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = str(ROOT / "models" / "fmnist_resnet20_phydnn_kd14soft_m4")
+MODEL = str(ROOT / "models" / "fmnist_resnet20_phydnn_kd14ctx_m4")
 
 
 def test_real_time_loopback_logs_every_batch_and_its_air_takes_the_airtime():

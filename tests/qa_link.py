@@ -20,7 +20,7 @@ from conftest import requires_gnuradio
 pytestmark = requires_gnuradio
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = str(ROOT / "models" / "fmnist_resnet20_phydnn_kd14soft_m4")
+MODEL = str(ROOT / "models" / "fmnist_resnet20_phydnn_kd14ctx_m4")
 FINGERPRINT = "0123456789abcdef"
 
 

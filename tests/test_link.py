@@ -165,7 +165,7 @@ def test_rx_tail_matches_the_torch_receiver_and_fills_erasures(receiver):
     from phydnn.data import load_dataset
     from phydnn.link import ReceivedBatch, RxTail, TxHead
 
-    model = Path(__file__).resolve().parents[1] / "models" / "fmnist_resnet20_phydnn_kd14soft_m4"
+    model = Path(__file__).resolve().parents[1] / "models" / "fmnist_resnet20_phydnn_kd14ctx_m4"
     tx, rx = TxHead(model), RxTail(model, receiver)
     images = load_dataset("fashion-mnist", "test").images[:6].numpy()
     points = tx.encode(images)

@@ -19,6 +19,7 @@ from phydnn.models import (
 )
 from phydnn.models.assignment import cycle_length
 from phydnn.models.modes import batchnorm_layers
+from phydnn.phy import add_awgn
 from phydnn.training.recalibrate import recalibrate_tail_batchnorm
 
 
@@ -201,10 +202,45 @@ def test_soft_receiver_posterior_is_bayes_with_the_transmitter_prior(tiny_phydnn
     again, saved = load_phydnn(tmp_path / "m")
     assert torch.equal(again.prior, model.prior) and len(saved["prior"]) == 8
     state = load_file(tmp_path / "m.safetensors")
-    del state["prior"]
+    del state["prior"], state["pairs"]
     save_file(state, tmp_path / "m.safetensors", metadata={"format": "pt"})
     old, _ = load_phydnn(tmp_path / "m")
     assert torch.equal(old.prior, torch.full((8,), 1 / 8))
+    assert torch.allclose(old.pairs, torch.full((2, 8, 8), 1 / 64))
+
+
+def test_neighbour_statistics_are_saved_and_used_by_the_soft_receiver(tiny_phydnn, tmp_path):
+    """set_prior with pair counts stores smoothed joint probabilities; the soft receiver's
+    posterior is the neighbour-aware one; a bundle keeps them, and one saved before they
+    existed loads with independent neighbours under its own prior."""
+    from safetensors.torch import load_file, save_file
+
+    from phydnn.models import load_phydnn, save_phydnn
+    from phydnn.models.context import context_posterior, independent_pairs
+
+    model = tiny_phydnn
+    gen = torch.Generator().manual_seed(0)
+    pair_counts = torch.randint(0, 50, (2, 8, 8), generator=gen) + 500 * torch.eye(8).long()
+    model.set_prior(torch.arange(8) * 10, pair_counts)
+    joint = pair_counts.double() + 1
+    assert torch.allclose(model.pairs.double(), joint / joint.sum((1, 2), keepdim=True), atol=1e-7)
+    y = add_awgn(model.constellation.points[torch.randint(8, (2, 8, 8), generator=gen)], 0.3, gen)
+    loglik = -(y.unsqueeze(-1) - model.constellation.points).abs().square() / 0.3
+    want = context_posterior(loglik[..., model.pi], model.prior, model.pairs)
+    assert torch.allclose(model.posterior(y, 0.3), want, atol=1e-6)
+    plain = context_posterior(loglik[..., model.pi], model.prior, independent_pairs(model.prior))
+    assert not torch.allclose(want, plain, atol=1e-3)
+    card = {"backbone": "resnet20", "in_channels": 1, "num_classes": 10, "split": "stage1",
+            "input_shape": [1, 8, 8]}
+    save_phydnn(tmp_path / "m", model, card)
+    again, saved = load_phydnn(tmp_path / "m")
+    assert torch.equal(again.pairs, model.pairs)
+    assert saved["neighbours_agree"] == [round(float(j.trace()), 4) for j in model.pairs]
+    state = load_file(tmp_path / "m.safetensors")
+    del state["pairs"]
+    save_file(state, tmp_path / "m.safetensors", metadata={"format": "pt"})
+    old, _ = load_phydnn(tmp_path / "m")
+    assert torch.allclose(old.pairs, independent_pairs(model.prior))
 
 
 def test_prune_keeps_the_most_used_and_remaps(tiny_phydnn):

@@ -23,7 +23,7 @@ from phydnn.link.sync import SILENCE, TAIL_CHECK
 from phydnn.phy.constellation import psk_points
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = ROOT / "models" / "fmnist_resnet20_phydnn_kd14soft_m4"
+MODEL = ROOT / "models" / "fmnist_resnet20_phydnn_kd14ctx_m4"
 REASONS = {"crc", "magic", "version", "truncated", "bits_per_symbol", "segment", "length",
            "images", "batch_id", "fingerprint"}
 QPSK = psk_points(4).astype(np.complex64)

@@ -37,12 +37,12 @@ MODELS = ROOT / "models"
 class BenchConfig:
     """Settings of ``phydnn bench``."""
 
-    model: str = str(MODELS / "fmnist_resnet20_phydnn_kd14soft_m4")
+    model: str = str(MODELS / "fmnist_resnet20_phydnn_kd14ctx_m4")
     backbone: str = str(MODELS / "fmnist_resnet20")
     bottlefit: tuple[str, ...] = (str(MODELS / "fmnist_resnet20_bottlefit_w1"),
                                   str(MODELS / "fmnist_resnet20_bottlefit_w2"))
     rate_models: tuple[str, ...] = ("fmnist_resnet20_phydnn_kd14",      # bundle prefixes in
-                                    "fmnist_resnet20_phydnn_kd14soft",  # models/ (Table II)
+                                    "fmnist_resnet20_phydnn_kd14ctx",  # models/ (Table II)
                                     "fmnist_resnet20_phydnn_kd14m2",
                                     "fmnist_resnet20_phydnn_stage2kd",
                                     "fmnist_resnet20_phydnn_stage2")

@@ -180,7 +180,7 @@ class deframer(gr.hier_block2):  # noqa: N801
     """Frequency lock, timing recovery, sync-word detection and per-segment sync; the PSK
     order of the payload comes from the model card of ``model`` (no weights are loaded)."""
 
-    def __init__(self, model: str = "models/fmnist_resnet20_phydnn_kd14soft_m4", sps: int = 2,
+    def __init__(self, model: str = "models/fmnist_resnet20_phydnn_kd14ctx_m4", sps: int = 2,
                  rolloff: float = 0.35,
                  threshold: float = 0.99, fll_bw: float = 0.002, timing_bw: float = 0.03,
                  use_fll: bool = False) -> None:

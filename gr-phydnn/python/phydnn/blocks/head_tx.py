@@ -27,7 +27,7 @@ __all__ = ["head_tx"]
 class head_tx(gr.basic_block):  # noqa: N801 - GNU Radio block naming
     """Run head + embedding layer + constellation map of ``model`` on image batches."""
 
-    def __init__(self, model: str = "models/fmnist_resnet20_phydnn_kd14soft_m4",
+    def __init__(self, model: str = "models/fmnist_resnet20_phydnn_kd14ctx_m4",
                  threads: int = 0) -> None:
         gr.basic_block.__init__(self, name="phydnn_head_tx", in_sig=None, out_sig=None)
         self.head = TxHead(model, threads)

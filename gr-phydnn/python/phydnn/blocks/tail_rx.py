@@ -43,7 +43,7 @@ __all__ = ["tail_rx"]
 class tail_rx(gr.basic_block):  # noqa: N801
     """Reassemble, demodulate and classify; count and summarise."""
 
-    def __init__(self, model: str = "models/fmnist_resnet20_phydnn_kd14soft_m4",
+    def __init__(self, model: str = "models/fmnist_resnet20_phydnn_kd14ctx_m4",
                  receiver: str = "soft",
                  n_images: int = 0, label_dataset: str = "", label_split: str = "test",
                  batch_size: int = 64, samp_rate: float = 20e6, sps: int = 2,

@@ -21,7 +21,7 @@ from phydnn.errors import ConfigError, PhyDNNError, check_choice, check_positive
 ROOT = Path(__file__).resolve().parents[4]
 FLOWGRAPHS = ROOT / "flowgraphs"
 BUILD = ROOT / "build" / "flowgraphs"
-DEFAULT_MODEL = ROOT / "models" / "fmnist_resnet20_phydnn_kd14soft_m4"
+DEFAULT_MODEL = ROOT / "models" / "fmnist_resnet20_phydnn_kd14ctx_m4"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

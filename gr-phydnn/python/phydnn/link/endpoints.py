@@ -4,10 +4,11 @@ layer Eq. 2, map pi; paper 003 Sec. III-B); :class:`RxTail` turns a reassembled 
 received symbols into class probabilities (hard or soft demodulation, embedding lookup,
 tail T; DESIGN.md data flow).
 
-Erased positions (segments that never arrived) get the model's prior over the M points (how
-often the transmitter sends each embedding; uniform for a bundle without one), so their
-embedding is the prior-weighted mean of the codebook, for both receivers: every image still
-gets a prediction, flagged partial (DESIGN.md "Missing segments").
+Erased positions (segments that never arrived) still get an embedding, so every image gets a
+prediction, flagged partial (DESIGN.md "Missing segments"): the hard receiver looks up the
+prior-weighted mean of the codebook (how often the transmitter sends each embedding; uniform
+for a bundle without one); the soft receiver's posterior there is what the received
+neighbours of the position make likely (:mod:`phydnn.models.context`).
 """
 
 from __future__ import annotations
@@ -89,18 +90,18 @@ class RxTail(_Endpoint):
         self.receiver = receiver
 
     def weights(self, symbols: torch.Tensor, noise_var: torch.Tensor) -> torch.Tensor:
-        """Weights over the M points (..., M): one-hot (hard) or posterior with the model's
-        prior (soft); the prior itself where a symbol is erased (NaN)."""
+        """Weights over the M embeddings (N, H', W', M) for symbols (N, H', W') with NaN where
+        erased: one-hot, or the prior where erased (hard); the model's posterior (soft)."""
         erased = torch.isnan(symbols.real)
         sym = torch.where(erased, torch.zeros_like(symbols), symbols)
         nv = torch.where(torch.isnan(noise_var) | (noise_var <= 0),
                          torch.ones_like(noise_var), noise_var)
-        const, prior = self.model.constellation, self.model.point_prior
-        if self.receiver == "hard":
-            w = torch.nn.functional.one_hot(const.demodulate_hard(sym), self.order).float()
-        else:
-            w = const.demodulate_soft(sym, nv, prior)
-        return torch.where(erased.unsqueeze(-1), prior.expand_as(w), w)
+        model = self.model
+        if self.receiver == "soft":
+            return model.posterior(sym, nv, erased)
+        sent = model.pi_inv[model.constellation.demodulate_hard(sym)]
+        w = torch.nn.functional.one_hot(sent, self.order).float()
+        return torch.where(erased.unsqueeze(-1), model.prior.expand_as(w), w)
 
     @torch.no_grad()
     def classify(self, batch: ReceivedBatch) -> Prediction:
@@ -109,7 +110,7 @@ class RxTail(_Endpoint):
         sym = torch.from_numpy(batch.symbols).reshape(batch.n_images, h, w)
         nv = torch.from_numpy(batch.noise_var).reshape(batch.n_images, h, w)
         weights = self.weights(sym, nv)
-        logits = self.model.tail(self.model.codebook.lookup(weights[..., self.model.pi]))
+        logits = self.model.tail(self.model.codebook.lookup(weights))
         probs = torch.softmax(logits, 1)
         return Prediction(batch.batch_id, probs.argmax(1).numpy().astype(np.int32),
                           probs.numpy().astype(np.float32), batch.erased())

@@ -9,6 +9,7 @@ from torch import nn
 
 from phydnn.checkpoint import load_bundle, save_bundle
 from phydnn.errors import CheckpointError
+from phydnn.models.context import independent_pairs
 from phydnn.models.phydnn_net import PhyDNN, build_phydnn
 from phydnn.models.registry import backbone_names, build_backbone
 
@@ -48,6 +49,7 @@ def save_phydnn(path: str | Path, model: PhyDNN, card: dict[str, Any]) -> Path:
             raise CheckpointError(f"a PhyDNN card needs the key {key!r}")
     full = {"kind": "phydnn", **card, "M": model.order, "pi": model.pi.tolist(),
             "prior": [round(float(p), 6) for p in model.prior],
+            "neighbours_agree": [round(float(j.diagonal().sum()), 4) for j in model.pairs],
             "scoring": model.codebook.scoring, "fingerprint": model.fingerprint()}
     return save_bundle(path, model.state_dict(), full)
 
@@ -72,7 +74,9 @@ def load_phydnn(path: str | Path, expect: dict[str, Any] | None = None,
     model = build_phydnn(backbone, card["split"], int(card["M"]), tuple(card["input_shape"]),
                          card.get("scoring", "distance"))
     missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if k != "prior"]  # older bundles: uniform prior
+    missing = [k for k in missing if k not in ("prior", "pairs")]  # made before they existed
+    if "pairs" not in state:        # no neighbour statistics: independent neighbours
+        model.pairs = independent_pairs(model.prior)
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not fit a {card['backbone']} PhyDNN split "
                               f"at {card['split']} with M={card['M']}")

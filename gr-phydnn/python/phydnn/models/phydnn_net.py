@@ -13,13 +13,14 @@ through the demodulator's posterior (straight-through), so symbol errors reach t
 gradients reach the head and the codebook. The binding path T(H(x)) (Eq. 9) skips codebook
 and channel. ``pi`` (embedding -> point) is a buffer, part of the model and its fingerprint.
 
-The soft receiver's posterior is Bayes' p(k | y) = p(k) p(y | k) / p(y), with the prior p(k)
-= how often the transmitter sends each embedding over the training images (buffer ``prior``,
-set when a model is saved; uniform until then and in bundles made before it existed). The hard
-receiver is the paper's nearest-point decision. With M = 4 the embeddings are used
-unequally (about 31/33/16/20 % for the shipped model), and the prior moves the soft lookup
-toward the likelier neighbour of an ambiguous symbol: measured on Fashion-MNIST, 3 noise draws
-x 10k images, it adds 0.04-0.1 points over the uniform-prior posterior at 6-10 dB.
+The hard receiver is the paper's nearest-point decision. The soft receiver's posterior is
+Bayes' with a source model (:mod:`phydnn.models.context`): the prior p(k) = how often the
+transmitter sends each embedding (buffer ``prior``) and the joint statistics of adjacent
+embeddings (buffer ``pairs``), both counted over training images when a model is saved
+(uniform and independent until then, and in bundles made before they existed, where the
+posterior is the plain per-symbol one). With M = 4 the embeddings are used unequally (about
+31/33/16/20 % for the shipped model) and neighbours mostly agree, so an ambiguous symbol leans
+toward what its neighbours and the usage make likely.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from torch import Tensor, nn
 from phydnn.errors import check_choice, check_power_of_two
 from phydnn.models.assignment import assign_constellation, fingerprint
 from phydnn.models.codebook import EmbeddingCodebook
+from phydnn.models.context import context_posterior, independent_pairs
 from phydnn.models.modes import eval_mode, frozen_batchnorm_stats
 from phydnn.phy import PSKConstellation, add_awgn
 
@@ -55,6 +57,7 @@ class PhyDNN(nn.Module):
         self.constellation = PSKConstellation(num_embeddings)
         self.register_buffer("pi", torch.arange(num_embeddings))
         self.register_buffer("prior", torch.full((num_embeddings,), 1.0 / num_embeddings))
+        self.register_buffer("pairs", independent_pairs(self.prior))
 
     # --- the codebook and its map -------------------------------------------------------
     @property
@@ -87,12 +90,19 @@ class PhyDNN(nn.Module):
         return self.prior[self.pi_inv]
 
     @torch.no_grad()
-    def set_prior(self, usage: Tensor) -> None:
-        """p(z = k) from how often the transmitter sends each embedding (counts over training
-        images, add-one smoothed so no point is ruled out). Receiver side only: the symbols
-        sent and the fingerprint do not depend on it."""
+    def set_prior(self, usage: Tensor, pair_counts: Tensor | None = None) -> None:
+        """The soft receiver's source model from what the transmitter sends over training
+        images: p(z = k) from the usage counts (M,), and the joint probabilities of adjacent
+        embeddings from :func:`~phydnn.models.context.adjacent_pair_counts` (2, M, M), both
+        add-one smoothed so nothing is ruled out; without pair counts, independent
+        neighbours. Receiver side only: the symbols sent and the fingerprint do not change."""
         counts = usage.to(self.prior.device, torch.float64) + 1.0
         self.prior = (counts / counts.sum()).to(self.prior.dtype)
+        if pair_counts is None:
+            self.pairs = independent_pairs(self.prior)
+            return
+        joint = pair_counts.to(self.pairs.device, torch.float64) + 1.0
+        self.pairs = (joint / joint.sum((1, 2), keepdim=True)).to(self.pairs.dtype)
 
     def fingerprint(self) -> str:
         return fingerprint(self.codebook.embeddings, self.pi)
@@ -110,6 +120,7 @@ class PhyDNN(nn.Module):
         self.constellation = PSKConstellation(new_order).to(self.pi.device)
         self.pi = torch.arange(new_order, device=self.pi.device)
         self.prior = torch.full((new_order,), 1.0 / new_order, device=self.pi.device)
+        self.pairs = independent_pairs(self.prior)
         self.reassign_constellation()
         return keep
 
@@ -136,8 +147,17 @@ class PhyDNN(nn.Module):
         if receiver == "hard":
             emb = self.pi_inv[self.constellation.demodulate_hard(received)]
             return self.tail(self.codebook.lookup_indices(emb))
-        post = self.constellation.demodulate_soft(received, noise_var, self.point_prior)
-        return self.tail(self.codebook.lookup(post[..., self.pi]))
+        return self.tail(self.codebook.lookup(self.posterior(received, noise_var)))
+
+    def posterior(self, received: Tensor, noise_var: float | Tensor,
+                  erased: Tensor | None = None) -> Tensor:
+        """The soft receiver's p(z_i = k | y) over embeddings (N, H', W', M): per-symbol
+        likelihoods, the prior and the neighbours' evidence (:mod:`phydnn.models.context`).
+        ``erased`` (N, H', W') bool marks positions with no symbol: flat likelihood there."""
+        loglik = self.constellation.log_likelihood(received, noise_var)[..., self.pi]
+        if erased is not None:
+            loglik = loglik.masked_fill(erased.unsqueeze(-1), 0.0)
+        return context_posterior(loglik, self.prior, self.pairs)
 
     def simulate(self, x: Tensor, noise_var: float | Tensor, receiver: str = "hard",
                  generator: torch.Generator | None = None) -> Tensor:
@@ -171,11 +191,11 @@ class PhyDNN(nn.Module):
         y = add_awgn(sym, nv)
         post = self.constellation.demodulate_soft(y, nv)                # over points
         if soft:
-            w_pts = self.constellation.demodulate_soft(y, nv, self.point_prior)
+            weights = self.posterior(y, nv)                              # over embeddings
         else:
             hard = F.one_hot(post.argmax(-1), self.order).to(post.dtype)
-            w_pts = hard + post - post.detach()                          # straight-through
-        logits = self.tail(self.codebook.lookup(w_pts[..., self.pi]))
+            weights = (hard + post - post.detach())[..., self.pi]        # straight-through
+        logits = self.tail(self.codebook.lookup(weights))
         sent = z.argmax(-1)
         errors = (self.pi_inv[post.argmax(-1)] != sent).float().mean()
         with frozen_batchnorm_stats(self.tail):  # running stats belong to the channel path

@@ -101,17 +101,19 @@ class PSKConstellation(nn.Module):
         proj = (received.unsqueeze(-1) * self.points.conj()).real
         return proj.argmax(dim=-1)
 
-    def demodulate_soft(self, received: Tensor, noise_var: Tensor | float,
-                        prior: Tensor | None = None) -> Tensor:
-        """Posterior p(k | y) over the M points for complex Gaussian noise of ``noise_var``.
-
-        p(k|y) is proportional to prior_k * exp(-|y - s_k|^2 / sigma^2); ``noise_var`` is the
-        complex noise variance sigma^2 per symbol (scalar or broadcastable to ``received``).
-        """
+    def log_likelihood(self, received: Tensor, noise_var: Tensor | float) -> Tensor:
+        """log p(y | k) up to a constant, per point (..., M): -|y - s_k|^2 / sigma^2 for
+        complex Gaussian noise of variance ``noise_var`` (scalar or broadcastable to
+        ``received``)."""
         nv = torch.as_tensor(noise_var, dtype=received.real.dtype, device=received.device)
         if bool((nv <= 0).any()):
             raise ConfigError("noise_var must be positive for soft demodulation")
-        logits = -self.distances(received) / (nv.unsqueeze(-1) if nv.dim() else nv)
+        return -self.distances(received) / (nv.unsqueeze(-1) if nv.dim() else nv)
+
+    def demodulate_soft(self, received: Tensor, noise_var: Tensor | float,
+                        prior: Tensor | None = None) -> Tensor:
+        """Posterior p(k | y) over the M points, proportional to prior_k p(y | k)."""
+        logits = self.log_likelihood(received, noise_var)
         if prior is not None:
             logits = logits + prior.clamp_min(1e-30).log()
         return torch.softmax(logits, dim=-1)

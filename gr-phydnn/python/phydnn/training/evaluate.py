@@ -6,9 +6,10 @@ import torch
 from torch import nn
 
 from phydnn.data import ImageDataset, iterate_batches
+from phydnn.models.context import adjacent_pair_counts
 from phydnn.models.modes import eval_mode
 
-__all__ = ["accuracy", "codebook_usage", "link_accuracy", "predict"]
+__all__ = ["accuracy", "codebook_usage", "link_accuracy", "predict", "source_statistics"]
 
 
 @torch.no_grad()
@@ -60,13 +61,22 @@ def link_accuracy(model, data: ImageDataset, snrs_db: list[float],
     return table
 
 
-@torch.no_grad()
 def codebook_usage(model, data: ImageDataset, batch_size: int = 500,
                    device: str = "cpu") -> torch.Tensor:
     """How often each embedding is the TX choice (argmax) over ``data`` (Sec. III-C pruning)."""
+    return source_statistics(model, data, batch_size, device)[0]
+
+
+@torch.no_grad()
+def source_statistics(model, data: ImageDataset, batch_size: int = 500,
+                      device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """What the transmitter sends over ``data``: embedding usage counts (M,) and counts of
+    adjacent embedding pairs (2, M, M), the soft receiver's source model."""
     usage = torch.zeros(model.order, dtype=torch.int64)
+    pairs = torch.zeros(2, model.order, model.order, dtype=torch.int64)
     with eval_mode(model):
         for x, _ in iterate_batches(data, batch_size):
-            idx = model.encode(x.to(device)).argmax(-1)
-            usage += torch.bincount(idx.flatten().cpu(), minlength=model.order)
-    return usage
+            idx = model.encode(x.to(device)).argmax(-1).cpu()
+            usage += torch.bincount(idx.flatten(), minlength=model.order)
+            pairs += adjacent_pair_counts(idx, model.order)
+    return usage, pairs

@@ -54,7 +54,7 @@ from phydnn.models import (
 )
 from phydnn.phy import snr_db_to_noise_var
 from phydnn.training.config import FinetuneConfig
-from phydnn.training.evaluate import codebook_usage, link_accuracy
+from phydnn.training.evaluate import codebook_usage, link_accuracy, source_statistics
 from phydnn.training.progress import progress
 from phydnn.training.recalibrate import recalibrate_tail_batchnorm
 
@@ -264,12 +264,12 @@ class _Run:
         return 0.5 * (1 + math.cos(math.pi * step / total))
 
     def update_prior(self) -> None:
-        """The soft receiver's prior p(z = k): how often the transmitter sends each embedding
-        over the first training images (the same images on every DDP rank). Counted once
-        when only the tail trains: the transmitter does not change then."""
+        """The soft receiver's source model: how often the transmitter sends each embedding,
+        and next to which, over the first training images (the same images on every DDP
+        rank). Counted once when only the tail trains: the transmitter does not change then."""
         if self.cfg.train_parts == "tail" and self._prior_counted:
             return
-        self.model.set_prior(codebook_usage(self.model, self.train.subset(PRIOR_IMAGES)))
+        self.model.set_prior(*source_statistics(self.model, self.train.subset(PRIOR_IMAGES)))
         self._prior_counted = True
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
@@ -429,8 +429,9 @@ def finetune(cfg: FinetuneConfig, command: str = "phydnn train", resume: bool = 
     paths = run.run()
     cards: list[dict[str, Any]] = []
     if run.rank == 0:
+        snrs = sorted({*CARD_SNRS, float(cfg.snr_db)})   # and the training SNR, reported
         for p in paths:
-            cards.append(evaluate_into_card(p, run.test))
+            cards.append(evaluate_into_card(p, run.test, snrs))
             print(f"wrote {p}.safetensors / .json", flush=True)
     if run.world > 1:
         dist.barrier()
