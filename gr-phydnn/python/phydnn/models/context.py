@@ -20,6 +20,7 @@ received neighbours say; an erased neighbour says nothing.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["adjacent_pair_counts", "context_posterior", "independent_pairs"]
@@ -44,22 +45,31 @@ def independent_pairs(prior: Tensor) -> Tensor:
 
 def context_posterior(loglik: Tensor, prior: Tensor, pairs: Tensor) -> Tensor:
     """Posterior (..., H, W, M) over embeddings from per-symbol log-likelihoods log p(y_i | k)
-    (..., H, W, M), the prior p(k) (M,) and joint pair probabilities (2, M, M)."""
-    evidence = torch.softmax(loglik, -1)          # p(y_n | j), normalised per position
-    log_post = loglik + prior.clamp_min(1e-30).log()
-    for joint, dim in ((pairs[0], -2), (pairs[1], -3)):
-        ahead = joint / joint.sum(1, keepdim=True)         # p(next = j | this = k)
-        behind = joint.T / joint.T.sum(1, keepdim=True)    # p(previous = j | this = k)
-        n = loglik.shape[dim]
-        none = torch.zeros_like(log_post.narrow(dim, 0, 1))  # no neighbour beyond the edge
-        from_next = _message(evidence.narrow(dim, 1, n - 1), ahead)
-        from_previous = _message(evidence.narrow(dim, 0, n - 1), behind)
-        log_post = (log_post + torch.cat([from_next, none], dim)
-                    + torch.cat([none, from_previous], dim))
-    return torch.softmax(log_post, -1)
+    (..., H, W, M; any term constant in k may be left out), the prior p(k) (M,) and joint
+    pair probabilities (2, M, M).
+
+    Positions are laid out channel-first and the four messages come from one 3 x 3
+    convolution of the neighbours' evidence; outside the grid the evidence is flat (1/M), so
+    the message from beyond an edge is the same for every k.
+    """
+    shape, order = loglik.shape, loglik.shape[-1]
+    ll = loglik.reshape(-1, *shape[-3:]).permute(0, 3, 1, 2)          # (N, M, H, W)
+    evidence = (ll - ll.amax(1, keepdim=True)).exp()
+    evidence = evidence / evidence.sum(1, keepdim=True)                 # p(y_n | j), normalised
+    padded = F.pad(evidence, (1, 1, 1, 1), value=1.0 / order)
+    messages = F.conv2d(padded, _neighbour_kernel(pairs).to(evidence.dtype))
+    messages = messages.view(len(ll), 4, order, *ll.shape[2:]).prod(1)
+    post = evidence * messages * prior.to(evidence.dtype).view(-1, 1, 1)
+    post = post / post.sum(1, keepdim=True)
+    return post.permute(0, 2, 3, 1).reshape(shape)
 
 
-def _message(evidence: Tensor, table: Tensor) -> Tensor:
-    """log sum_j p(neighbour = j | this = k) p(y_neighbour | j), per position and k."""
-    return torch.einsum("...j,kj->...k", evidence, table.to(evidence.dtype)).clamp_min(
-        1e-30).log()
+def _neighbour_kernel(pairs: Tensor) -> Tensor:
+    """Weights (4M, M, 3, 3): output group g, row k, at the offset of neighbour g, holds
+    p(neighbour = j | centre = k) for the right, left, lower and upper neighbour."""
+    order = pairs.shape[-1]
+    kernel = pairs.new_zeros(4 * order, order, 3, 3)
+    offsets = ((pairs[0], 1, 2), (pairs[0].T, 1, 0), (pairs[1], 2, 1), (pairs[1].T, 0, 1))
+    for g, (joint, row, col) in enumerate(offsets):
+        kernel[g * order:(g + 1) * order, :, row, col] = joint / joint.sum(1, keepdim=True)
+    return kernel

@@ -102,13 +102,17 @@ class PSKConstellation(nn.Module):
         return proj.argmax(dim=-1)
 
     def log_likelihood(self, received: Tensor, noise_var: Tensor | float) -> Tensor:
-        """log p(y | k) up to a constant, per point (..., M): -|y - s_k|^2 / sigma^2 for
-        complex Gaussian noise of variance ``noise_var`` (scalar or broadcastable to
-        ``received``)."""
+        """log p(y | k) per point (..., M) for complex Gaussian noise of variance
+        ``noise_var`` (scalar or broadcastable to ``received``), up to a term that is the same
+        for every k: -|y - s_k|^2 / sigma^2 = (2 Re(y s_k^*) - |s_k|^2 - |y|^2) / sigma^2, with
+        the |y|^2 term left out (one real 2 x M product instead of M complex distances)."""
         nv = torch.as_tensor(noise_var, dtype=received.real.dtype, device=received.device)
         if bool((nv <= 0).any()):
             raise ConfigError("noise_var must be positive for soft demodulation")
-        return -self.distances(received) / (nv.unsqueeze(-1) if nv.dim() else nv)
+        pts = self.points.to(received.dtype)
+        proj = torch.stack((received.real, received.imag), -1) @ torch.stack(
+            (pts.real, pts.imag))
+        return (2 * proj - pts.abs().square()) / (nv.unsqueeze(-1) if nv.dim() else nv)
 
     def demodulate_soft(self, received: Tensor, noise_var: Tensor | float,
                         prior: Tensor | None = None) -> Tensor:
