@@ -2,8 +2,9 @@
 
 Message port ``segments`` takes the PDUs of :class:`~phydnn.blocks.deframer`; segments are
 reassembled by batch (phydnn.link.Reassembler: missing segments become erasures, the batch
-is flagged partial), demodulated hard or soft, looked up in the codebook and classified by
-the tail (phydnn.link.RxTail). Port ``predictions`` emits one PDU per batch: metadata
+is flagged partial), demodulated hard or soft (the posterior with the transmitter's source
+model: phydnn.models.context), looked up in the codebook and classified by the tail
+(phydnn.link.RxTail). Port ``predictions`` emits one PDU per batch: metadata
 batch_id, n_images, labels (predicted, s32), partial (s32 per image), snr_db,
 segments_missing; data = class probabilities, f32 N*classes.
 
