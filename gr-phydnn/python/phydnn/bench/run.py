@@ -44,6 +44,7 @@ class BenchConfig:
     rate_models: tuple[str, ...] = ("fmnist_resnet20_phydnn_kd14",      # bundle prefixes in
                                     "fmnist_resnet20_phydnn_kd14ctx",  # models/ (Table II)
                                     "fmnist_resnet20_phydnn_kd14m2",
+                                    "fmnist_resnet20_phydnn_stage2kdctx",
                                     "fmnist_resnet20_phydnn_stage2kd",
                                     "fmnist_resnet20_phydnn_stage2")
     out: str = "results/bench"
