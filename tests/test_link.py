@@ -111,7 +111,8 @@ def test_reassembler_refuses_segments_that_do_not_fit_the_model():
     assert reasm.flush() == []
 
 
-@pytest.mark.parametrize("order,snr", [(4, 6.0), (4, 12.0), (8, 14.0), (16, 18.0)])
+@pytest.mark.parametrize("order,snr", [(4, 6.0), (4, 12.0), (8, 10.0), (8, 14.0), (16, 12.0),
+                                       (16, 18.0)])
 def test_sync_recovers_phase_and_frequency_at_theoretical_ser(order, snr):
     """Random phase, a frequency offset of 2e-3 cycles/symbol and a gain of 0.7: the payload
     SER after sync is within 25 % (+ 3 binomial sigma) of the coherent theory."""

@@ -38,6 +38,7 @@ BPSK = np.array([1, -1], dtype=np.complex64)
 HEADER_SPAN = len(SYNC_WORD) + HEADER_SYMBOLS   # sync word + header, in symbols
 TAIL_CHECK = 128     # payload symbols at the end whose power tells a cut burst
 SILENCE = 0.35       # power above the noise under which those symbols carry no signal
+DD_MIN_ORDER = 8     # from this PSK order on, payload phase tracking is decision-directed
 SYNC_QUALITY = 0.3   # fit of a real sync word: 0.5 at 0 dB Es/N0; about 1/63 on data or noise
 
 
@@ -117,6 +118,26 @@ def _power(x: np.ndarray, order: int) -> np.ndarray:
     return x
 
 
+def _block_phases(blocks: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Residual phase of each block (rows of ``blocks``) of derotated M-PSK symbols, unwrapped
+    from 0. Up to QPSK, the M-th power estimate of Viterbi & Viterbi (1983): sum(r^M) has the
+    angle M * phase whatever the data. From 8-PSK on, decision-directed: the angle of
+    sum(r conj(s^)) over the nearest points s^, decided twice (again after turning each block
+    by its first estimate). The M-th power raises the noise M-fold in angle and breaks down
+    for 16-PSK well above the Es/N0 it is used at (12 dB, 2000-symbol segments: 61 % symbol
+    errors against 27 % in theory; decision-directed: at theory)."""
+    order = len(points)
+    if order < DD_MIN_ORDER:
+        sums = _power(blocks, order).sum(axis=1)
+        return _unwrap_from_zero(np.angle(sums * np.conj(complex(points[0]) ** order))) / order
+    theta = np.zeros(len(blocks))
+    for _ in range(2):
+        turned = blocks * _rotator(theta)[:, None]
+        decided = points[np.argmax((turned[..., None] * points.conj()).real, axis=-1)]
+        theta = _unwrap_from_zero(np.angle((blocks * decided.conj()).sum(axis=1)))
+    return theta
+
+
 def _rotator(angle: np.ndarray) -> np.ndarray:
     """exp(-j angle) as complex64 from float32 cosine and sine, about 7x faster than numpy's
     complex exp in double; the angle is first reduced modulo 2 pi, so float32 holds it to
@@ -154,11 +175,10 @@ class SegmentSync:
     def _track(self, y: np.ndarray, points: np.ndarray, phase: float, freq: float,
                amp: float) -> tuple[np.ndarray, float, float]:
         """Derotate ``y`` by the carried phase and frequency, then remove the residual phase
-        block by block with the M-th power estimate of Viterbi & Viterbi (1983): in a block
-        of M-PSK symbols, sum(r^M) has the angle M * phase whatever the data. The block
-        estimates are unwrapped from 0 (the carried phase is right at the start), drawn
-        as a line between block centres, and a least-squares slope through them refines
-        the frequency carried to the next part. Vectorised: no loop over blocks.
+        block by block (:meth:`_block_phases`). The block estimates are unwrapped from 0 (the
+        carried phase is right at the start), drawn as a line between block centres, and a
+        least-squares slope through them refines the frequency carried to the next part.
+        Vectorised: no loop over blocks.
 
         Returns the derotated symbols and the phase and frequency of the next symbol.
         """
@@ -170,9 +190,7 @@ class SegmentSync:
         nb = -(-total // step)
         padded = np.zeros(nb * step, dtype=np.complex64)
         padded[:total] = r
-        sums = _power(padded.reshape(nb, step), order).sum(axis=1)
-        angles = np.angle(sums * np.conj(complex(points[0]) ** order))
-        theta = _unwrap_from_zero(angles) / order
+        theta = _block_phases(padded.reshape(nb, step), points)
         centres = np.arange(nb) * step + (step - 1) / 2.0
         centres[-1] = ((nb - 1) * step + total - 1) / 2.0     # the last block may be short
         out = r * _rotator(np.interp(n, centres, theta))
