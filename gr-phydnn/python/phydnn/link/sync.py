@@ -124,8 +124,9 @@ def _block_phases(blocks: np.ndarray, points: np.ndarray) -> np.ndarray:
     angle M * phase whatever the data. From 8-PSK on, decision-directed: the angle of
     sum(r conj(s^)) over the nearest points s^, decided twice (again after turning each block
     by its first estimate). The M-th power raises the noise M-fold in angle and breaks down
-    for 16-PSK well above the Es/N0 it is used at (12 dB, 2000-symbol segments: 61 % symbol
-    errors against 27 % in theory; decision-directed: at theory)."""
+    for 16-PSK well above the Es/N0 it is used at (12 dB, 2000-symbol segments, 2e-3
+    cycles/symbol of frequency offset: 61 % symbol errors against 27 % in theory;
+    decision-directed: 33 %)."""
     order = len(points)
     if order < DD_MIN_ORDER:
         sums = _power(blocks, order).sum(axis=1)
