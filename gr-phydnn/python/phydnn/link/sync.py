@@ -176,7 +176,7 @@ class SegmentSync:
     def _track(self, y: np.ndarray, points: np.ndarray, phase: float, freq: float,
                amp: float) -> tuple[np.ndarray, float, float]:
         """Derotate ``y`` by the carried phase and frequency, then remove the residual phase
-        block by block (:meth:`_block_phases`). The block estimates are unwrapped from 0 (the
+        block by block (:func:`_block_phases`). The block estimates are unwrapped from 0 (the
         carried phase is right at the start), drawn as a line between block centres, and a
         least-squares slope through them refines the frequency carried to the next part.
         Vectorised: no loop over blocks.
@@ -184,7 +184,7 @@ class SegmentSync:
         Returns the derotated symbols and the phase and frequency of the next symbol.
         """
         order, total = len(points), len(y)
-        step = self.block or max(64, 8 * order)   # the M-th power costs more SNR as M grows
+        step = self.block or max(64, 8 * order)   # longer blocks for the denser orders
         n = np.arange(total)
         r = y * _rotator(phase + 2 * np.pi * freq * n)
         r *= np.float32(1.0 / amp)
