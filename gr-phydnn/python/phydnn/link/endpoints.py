@@ -99,8 +99,7 @@ class RxTail(_Endpoint):
         model = self.model
         if self.receiver == "soft":
             return model.posterior(sym, nv, erased)
-        sent = model.pi_inv[model.constellation.demodulate_hard(sym)]
-        w = torch.nn.functional.one_hot(sent, self.order).float()
+        w = torch.nn.functional.one_hot(model.decide(sym), self.order).float()
         return torch.where(erased.unsqueeze(-1), model.prior.expand_as(w), w)
 
     @torch.no_grad()

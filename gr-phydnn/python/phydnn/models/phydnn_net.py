@@ -145,9 +145,13 @@ class PhyDNN(nn.Module):
         """Class logits from received symbols (N, H', W'): hard or soft embedding lookup."""
         check_choice("receiver", receiver, RECEIVERS)
         if receiver == "hard":
-            emb = self.pi_inv[self.constellation.demodulate_hard(received)]
-            return self.tail(self.codebook.lookup_indices(emb))
+            return self.tail(self.codebook.lookup_indices(self.decide(received)))
         return self.tail(self.codebook.lookup(self.posterior(received, noise_var)))
+
+    def decide(self, received: Tensor) -> Tensor:
+        """The hard receiver's embedding index per position (N, H', W'): the nearest point,
+        mapped back through pi^-1 (the paper's receiver)."""
+        return self.pi_inv[self.constellation.demodulate_hard(received)]
 
     def posterior(self, received: Tensor, noise_var: float | Tensor,
                   erased: Tensor | None = None) -> Tensor:
