@@ -5,13 +5,19 @@ known: header bits flipped after the CRC was computed (``crc``), a burst cut ins
 header's first copy (``crc``), after it (``truncated``: the repetitions still give the header)
 or inside the payload (``truncated``), absurd length, count or image fields
 with a valid CRC (``truncated``, ``length``, ``images``, ``geometry``, ``segment``), wrong bits
-per symbol, magic or version (their own reasons), and another model's fingerprint
-(``wrong_model``). Frames are one symbol per sample; :func:`shape` pulse-shapes them.
+per symbol, magic or version (their own reasons), another model's fingerprint
+(``wrong_model``), and the fields of header v2: an unknown payload kind (``kind``), pilots on
+a psk payload (``pilots``), codec id 0 (``codec``) or another codec's id (``wrong_codec``), a
+codec field the PhyDNN receiver does not serve (``codec_field``), symbols per image that are
+not the model's (``geometry``), and a version-1 header (``version``). Frames are one symbol
+per sample; :func:`shape` pulse-shapes them.
 """
 
 from __future__ import annotations
 
 import math
+import struct
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +32,8 @@ POSITIONS = 784          # the shipped Fashion-MNIST PhyDNN: one image = one 784
 GAP = 1000               # zeros after a burst that is followed by silence
 TAIL_MIN = 200           # a shorter length claim than the payload still ends in its signal
 KINDS = ("bitflip", "cut_header", "cut_header_copy", "cut_payload", "long", "short",
-         "zero_length", "count", "images", "bits_per_symbol", "magic", "version", "fingerprint")
+         "zero_length", "count", "images", "bits_per_symbol", "magic", "version", "fingerprint",
+         "kind", "pilots", "codec", "other_codec", "codec_field", "per_image", "version1")
 
 
 @dataclass
@@ -37,10 +44,11 @@ class Frame:
 
 def header_bytes(fingerprint: str, batch_id: int, seg_index: int = 0, seg_count: int = 1,
                  n_symbols: int = POSITIONS, n_images: int = 1, bits_per_symbol: int = 2,
-                 magic: int = MAGIC, version: int = VERSION) -> bytes:
-    """A one-image segment's header bytes with a valid CRC over whatever fields are given."""
+                 magic: int = MAGIC, version: int = VERSION, **fields: int) -> bytes:
+    """A one-image segment's header bytes with a valid CRC over whatever fields are given
+    (``fields``: per_image, codec_id, kind, pilot_spacing, codec_field)."""
     return _header_bytes(fingerprint, batch_id, seg_index, seg_count, n_symbols, n_images,
-                         bits_per_symbol, magic, version)
+                         bits_per_symbol, magic, version, **{"per_image": POSITIONS, **fields})
 
 
 def frame(header: bytes, payload: np.ndarray, gap: int = 0) -> np.ndarray:
@@ -119,6 +127,40 @@ def make_frame(kind: str | None, rng: np.random.Generator, fingerprint: str,
         other = "".join(rng.choice(list("0123456789abcdef"), 8))
         other = other if other != fingerprint else "00000000"
         return Frame(frame(header_bytes(other, batch_id), payload, gap), "wrong_model")
+    return _v2_frame(kind, rng, fingerprint, batch_id, payload, gap)
+
+
+def _v1_header(fingerprint: str, batch_id: int) -> bytes:
+    """A valid version-1 header (16 bytes + CRC-32), as a transmitter before header v2 sent."""
+    body = struct.pack(">BB4sHHHHH", MAGIC, 1 << 4 | 2, bytes.fromhex(fingerprint), batch_id,
+                       0, 1, POSITIONS, 1)
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+def _v2_frame(kind: str, rng: np.random.Generator, fingerprint: str, batch_id: int,
+              payload: np.ndarray, gap: int) -> Frame:
+    """Mutations of the fields header v2 added."""
+    def with_fields(**fields: int) -> bytes:
+        return header_bytes(fingerprint, batch_id, **fields)
+
+    if kind == "kind":
+        return Frame(frame(with_fields(kind=int(rng.integers(3, 256))), payload, gap), "kind")
+    if kind == "pilots":
+        return Frame(frame(with_fields(pilot_spacing=int(rng.integers(1, 256))), payload, gap),
+                     "pilots")
+    if kind == "codec":
+        return Frame(frame(with_fields(codec_id=0), payload, gap), "codec")
+    if kind == "other_codec":
+        return Frame(frame(with_fields(codec_id=int(rng.integers(2, 256))), payload, gap),
+                     "wrong_codec")
+    if kind == "codec_field":
+        return Frame(frame(with_fields(codec_field=int(rng.integers(1, 65536))), payload, gap),
+                     "codec_field")
+    if kind == "per_image":
+        per = int(rng.choice([p for p in range(1, 2 * POSITIONS) if p != POSITIONS]))
+        return Frame(frame(with_fields(per_image=per), payload, gap), "geometry")
+    if kind == "version1":
+        return Frame(frame(_v1_header(fingerprint, batch_id), payload, gap), "version")
     raise ValueError(f"unknown mutation {kind!r}")
 
 

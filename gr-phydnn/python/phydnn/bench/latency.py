@@ -14,9 +14,9 @@ import tempfile
 from pathlib import Path
 from statistics import median
 
-from phydnn.cli.loopback import compile_flowgraph, parse_summary, run_flowgraph
 from phydnn.errors import PhyDNNError
 from phydnn.link.timeline import LATENCY_PARTS
+from phydnn.programs import compile_flowgraph, parse_summary, run_flowgraph
 
 __all__ = ["loopback_accuracy", "loopback_latency"]
 

@@ -89,6 +89,25 @@ def _accuracy_table(res: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _table3(res: dict[str, Any]) -> list[str]:
+    from phydnn.bench.codecs import PAPER_TABLE_III
+
+    snr = res["config"]["snr_db"]
+    lines = [f"## PhyDNN and DT-JSCC on the same PHY (Table III; {snr:g} dB, one run)", "",
+             "| model | receiver | head params | head MACs | bytes / 64 images | head ms / 64 "
+             "| simulated link | loopback (delivery) | simulated, 10k images |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in res["table3"]:
+        lines.append(f"| {r['model']} | {r['receiver']} | {r['head_params']:,} | "
+                     f"{r['head_macs'] / 1e6:.2f} M | {r['bytes_per_64']:,.0f} | "
+                     f"{r['head_ms']:.1f} | {r['torch'] * 100:.2f} % | {r['loopback'] * 100:.2f}"
+                     f" % ({r['delivery']:.1f} %) | {r['torch_full'] * 100:.2f} % |")
+    for r in PAPER_TABLE_III:
+        lines.append(f"| {r['model']} | - | {r['head_params']:,} | {r['head_macs'] / 1e6:.2f} M"
+                     f" | {r['bytes_per_64']:,} | - | - | {r['loopback'] * 100:.2f} % | - |")
+    return lines
+
+
 def write_report(res: dict[str, Any], out: Path) -> Path:
     """``out/report.md``: every table, the targets and the figures."""
     acc = res["accuracy_vs_snr"]
@@ -121,6 +140,7 @@ def write_report(res: dict[str, Any], out: Path) -> Path:
         lines.append(f"| {c['model']} | {c['head_params']} | {c['head_macs']} | "
                      f"{c['tail_params'] if c['tail_params'] is not None else '-'} | "
                      f"{c['tail_macs'] if c['tail_macs'] is not None else '-'} |")
+    lines += ["", *_table3(res)]
     lines += ["", *(f"![{Path(f).stem}]({Path(f).name})" for f in res["figures"]), ""]
     path = out / "report.md"
     path.write_text("\n".join(lines))

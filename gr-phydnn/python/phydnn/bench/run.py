@@ -10,7 +10,9 @@ Steps, each timed and shown as it runs:
 4. receive-chain throughput against GNU Radio's stock packet receiver and the bare chain;
 5. accuracy vs SNR (torch simulation and GNU Radio loopback, hard and soft, unsplit line)
    and rate vs accuracy for every M on the pruning path (Table II);
-6. head / tail parameters and MACs next to paper 003 Table III.
+6. head / tail parameters and MACs next to paper 003 Table III;
+7. Table III itself: PhyDNN beside DT-JSCC on the same PHY (device parameters and MACs,
+   bytes per batch, head compute time, accuracy on the simulated link and the loopback).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 import torch
 
+from phydnn.bench.codecs import codec_table
 from phydnn.checkpoint import bundle_paths, load_card
 from phydnn.errors import CheckpointError, ConfigError, check_positive
 
@@ -47,6 +50,8 @@ class BenchConfig:
                                     "fmnist_resnet20_phydnn_stage2kdctx",
                                     "fmnist_resnet20_phydnn_stage2kd",
                                     "fmnist_resnet20_phydnn_stage2")
+    table3: tuple[str, ...] = (str(MODELS / "fmnist_dtjscc"),)   # codecs beside ``model``
+    table3_images: int = 2000
     out: str = "results/bench"
     latency_batches: int = 20
     interval_ms: float = 400.0
@@ -63,13 +68,14 @@ class BenchConfig:
 
     def check(self) -> None:
         for name in ("latency_batches", "baseline_batches", "loopback_images", "torch_images",
-                     "throughput_images", "stock_packets"):
+                     "throughput_images", "stock_packets", "table3_images"):
             check_positive(name, getattr(self, name), integer=True)
         check_positive("samp_rate", self.samp_rate)
-        for path in (self.model, self.backbone, *self.bottlefit):
+        for path in (self.model, self.backbone, *self.bottlefit, *self.table3):
             if not bundle_paths(path)[1].exists():
                 how = ("phydnn bottlefit --width N --out " + path) if "bottlefit" in path \
-                    else "phydnn train / phydnn pretrain"
+                    else ("phydnn train-codec --codec dtjscc --out " + path) \
+                    if "jscc" in path else "phydnn train / phydnn pretrain"
                 raise CheckpointError(f"no model at {path}; make it with '{how}'")
         from phydnn.fullstack.wifi import N_DBPS
         if self.wifi_rate and self.wifi_rate not in N_DBPS:
@@ -213,7 +219,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     card = load_card(cfg.model)
     rate = cfg.wifi_rate or rate_for_snr(cfg.snr_db)
-    steps = _Steps(7)
+    steps = _Steps(8)
     latency = steps.run("latency on the loopback flowgraph (real-time air)", loopback_latency,
                         cfg.model, cfg.latency_batches, cfg.interval_ms, cfg.snr_db,
                         cfg.samp_rate)
@@ -226,6 +232,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                          list(cfg.loopback_snrs), cfg.loopback_images)
     rate_rows = steps.run("rate vs accuracy for every M (Table II)", _rate_table, cfg)
     complexity = steps.run("parameters and MACs (Table III)", _complexity, cfg)
+    table3 = steps.run("PhyDNN beside DT-JSCC (Table III)", codec_table,
+                       [cfg.model, *cfg.table3], cfg.snr_db, cfg.table3_images)
     res = {
         "config": asdict(cfg), "model": cfg.model, "wifi_rate_mbps": rate,
         "phydnn_latency": {k: v for k, v in latency.items() if k != "rows"},
@@ -236,7 +244,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                             "unsplit": torch_acc["unsplit"], "M": torch_acc["M"],
                             "dataset": torch_acc["dataset"], "torch_images": torch_acc["images"],
                             "loopback_images": cfg.loopback_images},
-        "rate_table": rate_rows, "complexity": complexity,
+        "rate_table": rate_rows, "complexity": complexity, "table3": table3,
         "machine": f"{torch.get_num_threads()} CPU threads", "step_seconds": steps.times,
     }
     res["targets"] = targets(res)

@@ -95,7 +95,7 @@ def phydnn_rx(samples: np.ndarray, model: str, segments: int) -> Throughput:
 
 def _stock_module(build: Path):
     """The stock packet_tx / packet_rx hier blocks, compiled with grcc into ``build``."""
-    from phydnn.cli.loopback import compile_grc
+    from phydnn.programs import compile_grc
 
     for name in ("packet_tx", "packet_rx"):   # from Debian's gnuradio package
         if not (build / f"{name}.py").exists():

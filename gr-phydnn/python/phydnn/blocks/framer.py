@@ -1,9 +1,11 @@
-"""Framer: a batch's point-index PDU -> pulse-shaped bursts, one per segment.
+"""Framer: a batch's payload PDU -> pulse-shaped bursts, one per segment.
 
-Hier block, message port ``symbols`` in (from :class:`~phydnn.blocks.head_tx`), complex
-samples out at ``sps`` samples per symbol. Inside:
+Hier block, message port ``symbols`` in (from :class:`~phydnn.blocks.head_tx`: the values of
+any payload kind and the header fields that describe them), complex samples out at ``sps``
+samples per symbol. Inside:
 
-    frame_builder (segments, preamble, PHY header: phydnn.link; a message block)
+    frame_builder (values -> data symbols by payload kind, segments, pilots, preamble, PHY
+                   header: phydnn.link; a message block)
       -> frame_stream (the frames as a tagged symbol stream, one packet per segment)
       -> interp_fir_filter_ccf with RRC taps (GNU Radio)
       -> burst_tagger (tx_sob / tx_eob around every burst, for UHD)
@@ -39,8 +41,10 @@ from gnuradio import gr
 
 from phydnn.blocks.greedy import greedy_block
 from phydnn.blocks.pdu import split_pdu
+from phydnn.codecs.base import PayloadSpec
 from phydnn.link import segment_batch
-from phydnn.link.segment import FRAME_PAD, frame_symbols
+from phydnn.link.payload import map_values
+from phydnn.link.segment import FRAME_PAD, frame_payload
 from phydnn.link.timeline import TIMELINE
 
 __all__ = ["burst_tagger", "frame_builder", "frame_stream", "framer", "rrc_taps"]
@@ -59,8 +63,23 @@ def rrc_taps(sps: int, rolloff: float, span: int = 11) -> np.ndarray:
     return (taps / np.sqrt(np.sum(taps ** 2))).astype(np.float32)
 
 
+def batch_segments(meta: dict, values: np.ndarray, max_payload: int) -> list:
+    """A payload PDU's (metadata, values) -> the headers and data symbols of its segments.
+    Metadata without payload fields is a psk payload of ``bits_per_symbol`` (as before
+    header v2)."""
+    spec = PayloadSpec(str(meta.get("kind", "psk")), int(meta["bits_per_symbol"]),
+                       int(meta.get("pilot_spacing", 0))).check()
+    n = int(meta["n_images"])
+    data = map_values(spec, np.asarray(values).reshape(n, -1))
+    return segment_batch(data, int(meta["batch_id"]), n, str(meta["fingerprint"]),
+                         spec.bits_per_symbol, max_payload,
+                         codec_id=int(meta.get("codec_id", 1)), kind=spec.kind,
+                         pilot_spacing=spec.pilot_spacing,
+                         codec_field=int(meta.get("codec_field", 0)))
+
+
 class frame_builder(gr.basic_block):  # noqa: N801
-    """Point-index PDU of a batch -> its frames (preamble + header + payload + zero pad), one
+    """Payload PDU of a batch -> its frames (preamble + header + payload + zero pad), one
     per segment, into ``frames`` (a bounded queue for :class:`frame_stream`). Each frame
     carries batch_id, seg_index, seg_count and last."""
 
@@ -98,20 +117,21 @@ class frame_builder(gr.basic_block):  # noqa: N801
 
     def _handle(self, msg: pmt.pmt_t) -> None:
         t0 = time.perf_counter()
-        meta, points = split_pdu(msg)
-        const = np.asarray(meta["constellation"], dtype=np.complex64)
-        bps = int(meta["bits_per_symbol"])
+        meta, values = split_pdu(msg)
         batch_id = int(meta["batch_id"])
-        segs = segment_batch(points, batch_id, int(meta["n_images"]),
-                             str(meta["fingerprint"]), bps, self.max_payload)
+        try:
+            segs = batch_segments(meta, values, self.max_payload)
+        except (KeyError, ValueError) as err:
+            gr.log.error(f"phydnn framer: batch {batch_id} refused: {err}")
+            return
         for header, part in segs:
             last = bool(meta.get("last")) and header.seg_index == header.seg_count - 1
             batch_end = header.seg_index == header.seg_count - 1
             tail = FLUSH_SYMBOLS if last else BATCH_TAIL if batch_end else 0
-            frame = frame_symbols(header, part, const, self.pad + tail)
+            frame = frame_payload(header, part, self.pad + tail)
             self.segments += 1
-            self.payload_symbols += len(part)
-            self.payload_bits += len(part) * bps
+            self.payload_symbols += header.n_symbols
+            self.payload_bits += len(part) * header.bits_per_symbol
             self.frame_symbols += len(frame)
             TIMELINE.add(batch_id, "air_symbols",
                          len(frame) - (FLUSH_SYMBOLS - BATCH_TAIL if last else 0))

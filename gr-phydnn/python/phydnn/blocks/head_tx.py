@@ -1,12 +1,13 @@
-"""Head TX: image-batch PDUs in, PSK point-index PDUs out (the mobile device's half).
+"""Head TX: image-batch PDUs in, payload PDUs out (the mobile device's half, any codec).
 
 Message port ``images`` takes the PDUs of :class:`~phydnn.blocks.dataset_source` (or any
 source with the same layout: u8 pixels N*C*H*W, metadata batch_id, n_images, image_shape);
-port ``symbols`` emits one PDU per batch: u8 point indices N*H'*W' with the metadata of
-DESIGN.md (batch_id, n_images, feature_shape, M, fingerprint, bits_per_symbol) plus the
-constellation points, and ``last`` passed through. Each batch's arrival and compute time
-go to :data:`phydnn.link.timeline.TIMELINE` for the latency report. The model work is
-:class:`phydnn.link.TxHead`; this block only moves data.
+port ``symbols`` emits one PDU per batch: the codec's values N*L (u8 point indices or bits,
+f32 analog values) with the metadata of DESIGN.md (batch_id, n_images, M, fingerprint,
+bits_per_symbol) and the payload's header fields (codec_id, kind, pilot_spacing,
+codec_field, values_per_image), and ``last`` passed through. Each batch's arrival and
+compute time go to :data:`phydnn.link.timeline.TIMELINE` for the latency report. The codec
+work is :class:`phydnn.link.TxHead` (the bundle's transmitter); this block only moves data.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ __all__ = ["head_tx"]
 
 
 class head_tx(gr.basic_block):  # noqa: N801 - GNU Radio block naming
-    """Run head + embedding layer + constellation map of ``model`` on image batches."""
+    """Run the transmitter side of the codec bundle ``model`` on image batches."""
 
     def __init__(self, model: str = "models/fmnist_resnet20_phydnn_kd14ctx_m4",
                  threads: int = 0) -> None:
@@ -46,18 +47,21 @@ class head_tx(gr.basic_block):  # noqa: N801 - GNU Radio block naming
         try:
             images = np.asarray(data, dtype=np.uint8).reshape((n, *shape))
             t0 = time.perf_counter()
-            points = self.head.encode(images)
+            payload = self.head.encode_payload(images)
             seconds = time.perf_counter() - t0
         except (ValueError, TypeError) as err:
             gr.log.error(f"phydnn head_tx: batch {meta.get('batch_id')} refused: {err}")
             return
         self.compute_s += seconds
         TIMELINE.mark(batch_id, "head_s", seconds)
-        out = {"batch_id": batch_id, "n_images": n,
-               "feature_shape": tuple(self.head.model.feature_shape), "M": self.head.order,
+        values = payload.values
+        out = {"batch_id": batch_id, "n_images": n, "M": self.head.order,
                "bits_per_symbol": self.head.bits_per_symbol,
-               "fingerprint": self.head.fingerprint,
-               "constellation": self.head.constellation, "last": bool(meta.get("last", False))}
+               "fingerprint": self.head.fingerprint, **self.head.header_fields(),
+               "codec_field": int(payload.codec_field), "values_per_image": values.shape[1],
+               "last": bool(meta.get("last", False))}
         self.batches += 1
         self.images += n
-        self.message_port_pub(pmt.intern("symbols"), make_pdu(out, points.reshape(-1)))
+        dtype = np.float32 if values.dtype.kind == "f" else np.uint8
+        self.message_port_pub(pmt.intern("symbols"),
+                              make_pdu(out, values.reshape(-1).astype(dtype)))

@@ -1,17 +1,19 @@
-"""Tail RX: segment PDUs in, predictions out (the edge server's half).
+"""Tail RX: segment PDUs in, predictions out (the edge server's half, any codec).
 
 Message port ``segments`` takes the PDUs of :class:`~phydnn.blocks.deframer`; segments are
 reassembled by batch (phydnn.link.Reassembler: missing segments become erasures, the batch
-is flagged partial), demodulated hard or soft (the posterior with the transmitter's source
-model: phydnn.models.context), looked up in the codebook and classified by the tail
-(phydnn.link.RxTail). Port ``predictions`` emits one PDU per batch: metadata
+is flagged partial), demapped by payload kind and decoded by the receiver side of the codec
+bundle ``model`` (phydnn.link.RxTail; for PhyDNN: hard or soft demodulation, codebook
+lookup, tail). Port ``predictions`` emits one PDU per batch: metadata
 batch_id, n_images, labels (predicted, s32), partial (s32 per image), snr_db,
 segments_missing; data = class probabilities, f32 N*classes.
 
 Counters (methods, for GRC function probes and the summary): batches, images, segments ok /
 lost / rejected by reason (the deframer's: CRC, truncated, bits per symbol, ...; and this
-block's: wrong model, ``images`` and ``geometry`` for segments that cannot belong to a batch
-of this model, ``malformed`` PDUs), radio overflows, the SNR estimated from the received
+block's: ``wrong_model`` (another fingerprint), ``wrong_codec``, ``wrong_order`` (another
+payload kind or bits per symbol), ``codec_field`` (a field this codec's receiver cannot
+serve), ``images`` and ``geometry`` for segments that cannot belong to a batch of this
+model, ``malformed`` PDUs), radio overflows, the SNR estimated from the received
 constellation, and the running accuracy, split into complete and partial images, when the
 true labels are known (``label_dataset``: the RX loads the same test split that the TX
 source sends, in the same order, repeating it as the source does).
@@ -52,7 +54,7 @@ class tail_rx(gr.basic_block):  # noqa: N801
                  threads: int = 0, timing_log: str = "") -> None:
         gr.basic_block.__init__(self, name="phydnn_tail_rx", in_sig=None, out_sig=None)
         self.tail = RxTail(model, receiver, threads)
-        self.reasm = Reassembler(self.tail.positions)
+        self.reasm = Reassembler(self.tail.check)
         self.expected = int(n_images)
         self.samp_rate, self.sps = float(samp_rate), int(sps)
         self.batch_size = int(batch_size)
@@ -71,7 +73,7 @@ class tail_rx(gr.basic_block):  # noqa: N801
         self.batches = 0
         self.seen_batches: set[int] = set()
         self.nv_sum = 0.0
-        self.frame_symbols = self.payload_bits = 0
+        self.frame_symbols = self.payload_bits = self.payload_symbols = 0
         self.tail_s = 0.0
         self.last_snr_db = float("nan")
         self.t_first = self.t_last = 0.0
@@ -115,11 +117,13 @@ class tail_rx(gr.basic_block):  # noqa: N801
         if header is None:
             return
         noise_var = float(meta["noise_var"])
-        complete = self.reasm.add(header, np.asarray(data, dtype=np.complex64), noise_var)
+        data = np.asarray(data, dtype=np.complex64)
+        complete = self.reasm.add(header, data, noise_var)
         self.counts["segments_ok"] += 1
         TIMELINE.mark(header.batch_id, "rx_last", self.t_last)
         self.frame_symbols += frame_length(header.n_symbols)
-        self.payload_bits += header.n_symbols * header.bits_per_symbol
+        self.payload_bits += len(data) * header.bits_per_symbol
+        self.payload_symbols += header.n_symbols
         self.nv_sum += noise_var
         for batch in complete:
             self._classify(batch)
@@ -130,13 +134,21 @@ class tail_rx(gr.basic_block):  # noqa: N801
                          f"{meta['fingerprint']}, this receiver has {self.tail.fingerprint[:8]}"
                          f" ({self.tail.path}): refused")
             return None
-        if int(meta["bits_per_symbol"]) != self.tail.bits_per_symbol:
-            self._refuse("wrong_order", f"segments with {meta['bits_per_symbol']} bits per "
-                         f"symbol, this receiver's model sends {self.tail.bits_per_symbol}")
+        if int(meta.get("codec_id", 1)) != self.tail.codec_id:
+            self._refuse("wrong_codec", f"segments of codec id {meta.get('codec_id')}, this "
+                         f"receiver runs {self.tail.side.codec_name} (id {self.tail.codec_id})")
+            return None
+        if int(meta["bits_per_symbol"]) != self.tail.bits_per_symbol \
+                or meta.get("kind", "psk") != self.tail.spec.kind:
+            self._refuse("wrong_order", f"segments of a {meta.get('kind', 'psk')} payload with "
+                         f"{meta['bits_per_symbol']} bits per symbol, this receiver's model "
+                         f"sends {self.tail.spec.kind} with {self.tail.bits_per_symbol}")
             return None
         return PhyHeader(meta["fingerprint"], int(meta["batch_id"]), int(meta["seg_index"]),
                          int(meta["seg_count"]), int(meta["n_symbols"]), int(meta["n_images"]),
-                         int(meta["bits_per_symbol"]))
+                         int(meta["bits_per_symbol"]), int(meta.get("per_image", 0)),
+                         int(meta.get("codec_id", 1)), str(meta.get("kind", "psk")),
+                         int(meta.get("pilot_spacing", 0)), int(meta.get("codec_field", 0)))
 
     def _refuse(self, reason: str, line: str) -> None:
         self.counts[f"rejected_{reason}"] += 1
@@ -196,7 +208,7 @@ class tail_rx(gr.basic_block):  # noqa: N801
         n_batches = -(-self.expected // self.batch_size)
         for b in sorted(set(range(n_batches)) - self.seen_batches):
             n = min(self.batch_size, self.expected - b * self.batch_size)
-            total = n * self.tail.positions
+            total = n * self.tail.positions      # codec field 0: what a lost batch would carry
             self.counts["images_never_seen"] += n
             self._classify(ReceivedBatch(b, n, np.full(total, np.nan, dtype=np.complex64),
                                          np.full(total, np.nan, dtype=np.float32), 0, [-1]))
@@ -219,7 +231,7 @@ class tail_rx(gr.basic_block):  # noqa: N801
         lost = self.counts["segments_lost"]
         snr = -10 * np.log10(self.nv_sum / ok) if ok else float("nan")
         airtime = self.frame_symbols * self.sps / self.samp_rate
-        payload_symbols = self.payload_bits // self.tail.bits_per_symbol
+        payload_symbols = self.payload_symbols
         acc = f"{self.accuracy() * 100:.2f} %" if self.labelled else "n/a (labels unknown)"
         if self.partial_labelled:
             whole = self.labelled - self.partial_labelled

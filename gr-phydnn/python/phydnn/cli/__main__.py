@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from phydnn import __version__
 from phydnn.errors import PhyDNNError
 
-VERBS = ("pretrain", "train", "eval", "demo", "loopback", "bottlefit", "bench")
+VERBS = ("pretrain", "train", "train-codec", "export", "eval", "demo", "loopback", "bottlefit",
+         "bench")
 
 
 def setup_args() -> argparse.ArgumentParser:
@@ -24,7 +25,7 @@ def setup_args() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gr-phydnn {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for verb in VERBS:
-        importlib.import_module(f"phydnn.cli.{verb}").add_parser(sub)
+        importlib.import_module(f"phydnn.cli.{verb.replace('-', '_')}").add_parser(sub)
     return parser
 
 
@@ -33,7 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = setup_args().parse_args(argv)
     args.command_line = "phydnn " + shlex.join(argv)
     try:
-        return int(importlib.import_module(f"phydnn.cli.{args.verb}").run(args) or 0)
+        module = importlib.import_module(f"phydnn.cli.{args.verb.replace('-', '_')}")
+        return int(module.run(args) or 0)
     except PhyDNNError as exc:
         print(f"phydnn {args.verb}: error: {exc}", file=sys.stderr)
         return 2

@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
         cfg.latency_batches = cfg.baseline_batches = 4
         cfg.torch_images, cfg.loopback_images, cfg.throughput_images = 500, 256, 256
         cfg.stock_packets = 100
+        cfg.table3_images = 256
         cfg.torch_snrs, cfg.loopback_snrs = (4.0, 12.0), (12.0,)
     res = run_bench(cfg)
     print(f"\nresults in {cfg.out}/ (report.md, results.json, "

@@ -1,28 +1,25 @@
-"""The two ends of the link around the model, as the GNU Radio blocks use them (core: no GNU
-Radio). :class:`TxHead` turns raw image batches into PSK point indices (head H, embedding
-layer Eq. 2, map pi; paper 003 Sec. III-B); :class:`RxTail` turns a reassembled batch of
-received symbols into class probabilities (hard or soft demodulation, embedding lookup,
-tail T; DESIGN.md data flow).
-
-Erased positions (segments that never arrived) still get an embedding, so every image gets a
-prediction, flagged partial (DESIGN.md "Missing segments"): the hard receiver looks up the
-prior-weighted mean of the codebook (how often the transmitter sends each embedding; uniform
-for a bundle without one); the soft receiver's posterior there is what the received
-neighbours of the position make likely (:mod:`phydnn.models.context`).
+"""The two ends of the link around a codec, as the GNU Radio blocks use them (core: no GNU
+Radio). :class:`TxHead` turns raw image batches into a payload and the header fields that
+describe it (the codec's transmitter side); :class:`RxTail` turns a reassembled batch of
+received data symbols into class probabilities (the payload kind's demapping,
+:mod:`phydnn.link.payload`, then the codec's receiver side). Neither knows which codec it
+runs: the bundle's card names it (:mod:`phydnn.codecs`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from phydnn.data.transforms import normalize
-from phydnn.errors import ConfigError, check_choice
+from phydnn.codecs import load_receiver, load_transmitter
+from phydnn.codecs.base import CodecOutput
+from phydnn.link.header import HeaderError, PhyHeader
+from phydnn.link.payload import constellation, symbols_per_image, unmap_symbols
 from phydnn.link.segment import ReceivedBatch
-from phydnn.models.bundle import load_phydnn
 
 __all__ = ["RECEIVERS", "Prediction", "RxTail", "TxHead"]
 
@@ -30,47 +27,58 @@ RECEIVERS = ("hard", "soft")
 
 
 class _Endpoint:
-    def __init__(self, model_path: str | Path, threads: int = 0) -> None:
-        if threads:
-            torch.set_num_threads(int(threads))
-        self.model, self.card = load_phydnn(model_path)
-        self.path = str(model_path)
+    def __init__(self, side: Any, model_path: str | Path) -> None:
+        self.side, self.path = side, str(model_path)
+        self.spec = side.spec
 
     @property
     def fingerprint(self) -> str:
-        return self.model.fingerprint()
+        return self.side.fingerprint
 
     @property
-    def order(self) -> int:
-        return self.model.order
+    def codec_id(self) -> int:
+        return self.side.codec_id
 
     @property
     def bits_per_symbol(self) -> int:
-        return self.model.bits_per_symbol
+        return self.spec.bits_per_symbol
 
     @property
-    def positions(self) -> int:
-        return self.model.positions_per_image
+    def order(self) -> int:
+        """M of a psk or bits payload (0 for analog)."""
+        return 1 << self.spec.bits_per_symbol if self.spec.kind != "analog" else 0
 
     @property
     def constellation(self) -> np.ndarray:
-        """The M PSK points (complex64), index = point index on air."""
-        return self.model.constellation.points.numpy().astype(np.complex64)
+        """The M PSK points (complex64), index = point index on air (analog: none)."""
+        return constellation(self.spec)
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The codec's network (PhyDNN: the PhyDNN)."""
+        return getattr(self.side, "model", None) or self.side.net
 
 
 class TxHead(_Endpoint):
-    """Head + embedding + map of a PhyDNN bundle, on uint8 image batches."""
+    """The transmitter side of a codec bundle, on uint8 image batches."""
 
-    @torch.no_grad()
+    def __init__(self, model_path: str | Path, threads: int = 0) -> None:
+        if threads:
+            torch.set_num_threads(int(threads))
+        super().__init__(load_transmitter(model_path), model_path)
+
+    def encode_payload(self, images: np.ndarray):
+        """(N, C, H, W) uint8 pixels -> the batch's :class:`~phydnn.codecs.TxPayload`."""
+        return self.side.encode(images)
+
     def encode(self, images: np.ndarray) -> np.ndarray:
-        """(N, C, H, W) uint8 pixels -> (N, H', W') uint8 point indices."""
-        shape = tuple(self.card["input_shape"])
-        if images.ndim != 4 or tuple(images.shape[1:]) != shape:
-            raise ConfigError(f"image shape {tuple(images.shape[1:])} does not match the "
-                              f"model {self.path}, which takes {shape}")
-        x = normalize(torch.from_numpy(np.ascontiguousarray(images)), tuple(self.card["mean"]),
-                      tuple(self.card["std"]))
-        return self.model.transmit(x).numpy().astype(np.uint8)
+        """(N, C, H, W) uint8 pixels -> the values (N, L) to send."""
+        return self.encode_payload(images).values
+
+    def header_fields(self) -> dict[str, Any]:
+        """What the PHY header says of this transmitter's payload (segment_batch fields)."""
+        return {"codec_id": self.codec_id, "kind": self.spec.kind,
+                "pilot_spacing": self.spec.pilot_spacing}
 
 
 @dataclass
@@ -78,38 +86,43 @@ class Prediction:
     batch_id: int
     labels: np.ndarray           # predicted class per image
     probabilities: np.ndarray    # (N, classes) float32
-    partial: np.ndarray          # per image: some of its positions were erased
+    partial: np.ndarray          # per image: some of its values were erased
+    output: CodecOutput | None = None
 
 
 class RxTail(_Endpoint):
-    """Demodulation, embedding lookup and tail of a PhyDNN bundle."""
+    """The receiver side of a codec bundle: demapping, the codec's decoder."""
 
     def __init__(self, model_path: str | Path, receiver: str = "soft", threads: int = 0) -> None:
-        check_choice("receiver", receiver, RECEIVERS)
-        super().__init__(model_path, threads)
+        if threads:
+            torch.set_num_threads(int(threads))
+        super().__init__(load_receiver(model_path, receiver=receiver), model_path)
         self.receiver = receiver
 
-    def weights(self, symbols: torch.Tensor, noise_var: torch.Tensor) -> torch.Tensor:
-        """Weights over the M embeddings (N, H', W', M) for symbols (N, H', W') with NaN where
-        erased: one-hot, or the prior where erased (hard); the model's posterior (soft)."""
-        erased = torch.isnan(symbols.real)
-        sym = torch.where(erased, torch.zeros_like(symbols), symbols)
-        nv = torch.where(torch.isnan(noise_var) | (noise_var <= 0),
-                         torch.ones_like(noise_var), noise_var)
-        model = self.model
-        if self.receiver == "soft":
-            return model.posterior(sym, nv, erased)
-        w = torch.nn.functional.one_hot(model.decide(sym), self.order).float()
-        return torch.where(erased.unsqueeze(-1), model.prior.expand_as(w), w)
+    @property
+    def positions(self) -> int:
+        """Data symbols per image with codec field 0."""
+        return self.symbols_per_image(0)
 
-    @torch.no_grad()
+    def symbols_per_image(self, codec_field: int) -> int:
+        return symbols_per_image(self.spec, self.side.values_per_image(codec_field))
+
+    def check(self, header: PhyHeader) -> int:
+        """The data symbols per image a segment must carry, or HeaderError with the reason
+        this receiver refuses it (``codec_field``)."""
+        try:
+            self.side.check_field(header.codec_field)
+        except ValueError as err:
+            raise HeaderError("codec_field", str(err)) from err
+        return self.symbols_per_image(header.codec_field)
+
     def classify(self, batch: ReceivedBatch) -> Prediction:
         """Class probabilities for every image of ``batch``."""
-        h, w = self.model.feature_shape[1:]
-        sym = torch.from_numpy(batch.symbols).reshape(batch.n_images, h, w)
-        nv = torch.from_numpy(batch.noise_var).reshape(batch.n_images, h, w)
-        weights = self.weights(sym, nv)
-        logits = self.model.tail(self.model.codebook.lookup(weights))
-        probs = torch.softmax(logits, 1)
-        return Prediction(batch.batch_id, probs.argmax(1).numpy().astype(np.int32),
-                          probs.numpy().astype(np.float32), batch.erased())
+        field = batch.header.codec_field if batch.header is not None else 0
+        values = self.side.values_per_image(field)
+        sym = batch.symbols.reshape(batch.n_images, -1)
+        nv = batch.noise_var.reshape(batch.n_images, -1)
+        payload = unmap_symbols(self.spec, sym, nv, values, field)
+        out = self.side.decode(payload)
+        return Prediction(batch.batch_id, out.labels, out.probabilities,
+                          payload.erased.any(1), out)

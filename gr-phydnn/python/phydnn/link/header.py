@@ -1,16 +1,25 @@
-"""The PHY header of a segment: what a receiver needs to place the segment's symbols.
+"""The PHY header of a segment (version 2): what a receiver needs to place the segment's
+symbols and to hand them to the right codec.
 
-Fields (DESIGN.md "PHY header"), 16 bytes big-endian, then a CRC-32 (zlib's, the polynomial
-of GNU Radio's crc32 blocks) over them:
+Fields (DESIGN.md "PHY header", "Codecs"), 23 bytes big-endian, then a CRC-32 (zlib's, the
+polynomial of GNU Radio's crc32 blocks) over them:
 
-    magic u8 | version u4 + bits per symbol u4 | fingerprint 4 bytes | batch id u16 |
-    segment index u16 | segment count u16 | payload symbols u16 | images in the batch u16
+    magic u8 | version u4 + bits per symbol u4 | codec id u8 | payload kind u8 |
+    pilot spacing u8 | fingerprint 4 bytes | batch id u16 | segment index u16 |
+    segment count u16 | payload symbols u16 | images in the batch u16 |
+    symbols per image u16 | codec field u16
 
-The 160 bits go on air as BPSK, the whole block repeated :data:`REPETITIONS` times (spread
+``payload symbols`` is what this segment puts on air after the header (pilots included);
+``symbols per image`` (data symbols, pilots excluded) may change from batch to batch, so the
+receiver sizes a batch from the header, not from its model. The codec field is the codec's
+own 16 bits (an exit index, an active-dimension count, a task or user id).
+
+The 216 bits go on air as BPSK, the whole block repeated :data:`REPETITIONS` times (spread
 over the header's duration, so a short fade or a phase error hits one copy); the receiver
 adds the copies' soft values before deciding (a 4.8 dB gain), so the header survives where
 the payload symbols are already noisy. Every field is validated before anything is sized
-from it; a refusal names its reason (:class:`HeaderError`).
+from it; a refusal names its reason (:class:`HeaderError`). A version-1 frame (16 + 4 bytes,
+no codec fields) is recognised when the v2 CRC fails and refused under ``version``.
 """
 
 from __future__ import annotations
@@ -21,17 +30,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["HEADER_SYMBOLS", "MAGIC", "REPETITIONS", "VERSION", "HeaderError", "PhyHeader",
-           "decode_header", "encode_header", "encode_header_bytes", "header_bytes"]
+__all__ = ["HEADER_BITS", "HEADER_SYMBOLS", "KIND_CODES", "MAGIC", "REPETITIONS", "VERSION",
+           "HeaderError", "PhyHeader", "decode_header", "encode_header", "encode_header_bytes",
+           "header_bytes"]
 
 MAGIC = 0xA7
-VERSION = 1
+VERSION = 2
 REPETITIONS = 3
 MAX_PAYLOAD = 65535
-_FMT = ">BB4sHHHHH"
+KIND_CODES = {"psk": 0, "analog": 1, "bits": 2}
+KIND_NAMES = {v: k for k, v in KIND_CODES.items()}
+_BITS_ALLOWED = {"psk": range(1, 9), "bits": range(1, 3), "analog": range(0, 1)}
+_FMT = ">BBBBB4sHHHHHHH"
 _BYTES = struct.calcsize(_FMT) + 4
 HEADER_BITS = _BYTES * 8
 HEADER_SYMBOLS = HEADER_BITS * REPETITIONS
+_V1_BITS = 20 * 8            # a version-1 header: 16 bytes + CRC-32
 
 
 class HeaderError(ValueError):
@@ -45,7 +59,8 @@ class HeaderError(ValueError):
 @dataclass(frozen=True)
 class PhyHeader:
     """One segment's header. ``fingerprint`` is 8 hex digits (the first 4 bytes of the
-    model fingerprint); ``n_symbols`` is this segment's payload length."""
+    model fingerprint); ``n_symbols`` is this segment's payload length on air (pilots
+    included); ``per_image`` the data symbols of one image."""
 
     fingerprint: str
     batch_id: int
@@ -54,19 +69,36 @@ class PhyHeader:
     n_symbols: int
     n_images: int
     bits_per_symbol: int
+    per_image: int = 1
+    codec_id: int = 1
+    kind: str = "psk"
+    pilot_spacing: int = 0
+    codec_field: int = 0
 
     def check(self) -> PhyHeader:
         """Raise :class:`HeaderError` unless every field is in range."""
-        if not 1 <= self.bits_per_symbol <= 8:
-            raise HeaderError("bits_per_symbol", f"{self.bits_per_symbol} not in 1..8")
+        if self.kind not in KIND_CODES:
+            raise HeaderError("kind", f"payload kind {self.kind!r}")
+        if self.bits_per_symbol not in _BITS_ALLOWED[self.kind]:
+            raise HeaderError("bits_per_symbol", f"{self.bits_per_symbol} bits per symbol for "
+                              f"a {self.kind} payload")
+        if (self.kind == "analog") != (self.pilot_spacing > 0) or self.pilot_spacing > 255:
+            raise HeaderError("pilots", f"pilot spacing {self.pilot_spacing} for a "
+                              f"{self.kind} payload")
+        if not 1 <= self.codec_id <= 255:
+            raise HeaderError("codec", f"codec id {self.codec_id} not in 1..255")
         if not 1 <= self.seg_count <= 65535 or not 0 <= self.seg_index < self.seg_count:
             raise HeaderError("segment", f"index {self.seg_index} of {self.seg_count}")
         if not 1 <= self.n_symbols <= MAX_PAYLOAD:
             raise HeaderError("length", f"{self.n_symbols} payload symbols")
         if not 1 <= self.n_images <= 65535:
             raise HeaderError("images", f"{self.n_images} images")
+        if not 1 <= self.per_image <= 65535:
+            raise HeaderError("geometry", f"{self.per_image} symbols per image")
         if not 0 <= self.batch_id <= 65535:
             raise HeaderError("batch_id", f"{self.batch_id} not in 0..65535")
+        if not 0 <= self.codec_field <= 65535:
+            raise HeaderError("codec_field", f"{self.codec_field} not in 0..65535")
         if len(self.fingerprint) != 8:
             raise HeaderError("fingerprint", "must be 8 hex digits")
         return self
@@ -75,7 +107,10 @@ class PhyHeader:
         """The header bytes with their CRC-32 appended."""
         self.check()
         return header_bytes(self.fingerprint, self.batch_id, self.seg_index, self.seg_count,
-                            self.n_symbols, self.n_images, self.bits_per_symbol)
+                            self.n_symbols, self.n_images, self.bits_per_symbol,
+                            per_image=self.per_image, codec_id=self.codec_id,
+                            kind=KIND_CODES[self.kind], pilot_spacing=self.pilot_spacing,
+                            codec_field=self.codec_field)
 
     @classmethod
     def unpack(cls, data: bytes) -> PhyHeader:
@@ -85,22 +120,27 @@ class PhyHeader:
         body, crc = data[:-4], struct.unpack(">I", data[-4:])[0]
         if zlib.crc32(body) != crc:
             raise HeaderError("crc", "header CRC-32 mismatch")
-        magic, vb, fp, batch, idx, count, nsym, nimg = struct.unpack(_FMT, body)
+        (magic, vb, codec, kind, pilots, fp, batch, idx, count, nsym, nimg, per_image,
+         field) = struct.unpack(_FMT, body)
         if magic != MAGIC:
             raise HeaderError("magic", f"0x{magic:02x}")
         if vb >> 4 != VERSION:
             raise HeaderError("version", f"{vb >> 4}, this receiver speaks {VERSION}")
-        return cls(fp.hex(), batch, idx, count, nsym, nimg, vb & 0x0F).check()
+        if kind not in KIND_NAMES:
+            raise HeaderError("kind", f"payload kind code {kind}")
+        return cls(fp.hex(), batch, idx, count, nsym, nimg, vb & 0x0F, per_image, codec,
+                   KIND_NAMES[kind], pilots, field).check()
 
 
 def header_bytes(fingerprint: str, batch_id: int, seg_index: int, seg_count: int,
                  n_symbols: int, n_images: int, bits_per_symbol: int, magic: int = MAGIC,
-                 version: int = VERSION) -> bytes:
-    """The 20 header bytes (fields, then their CRC-32) of any field values, unchecked:
+                 version: int = VERSION, per_image: int = 1, codec_id: int = 1,
+                 kind: int = 0, pilot_spacing: int = 0, codec_field: int = 0) -> bytes:
+    """The 27 header bytes (fields, then their CRC-32) of any field values, unchecked:
     :meth:`PhyHeader.pack` checks first; a test sends bad headers with it."""
-    body = struct.pack(_FMT, magic, (version << 4 | bits_per_symbol) & 0xFF,
-                       bytes.fromhex(fingerprint), batch_id, seg_index, seg_count, n_symbols,
-                       n_images)
+    body = struct.pack(_FMT, magic, (version << 4 | bits_per_symbol) & 0xFF, codec_id, kind,
+                       pilot_spacing, bytes.fromhex(fingerprint), batch_id, seg_index,
+                       seg_count, n_symbols, n_images, per_image, codec_field)
     return body + struct.pack(">I", zlib.crc32(body))
 
 
@@ -110,12 +150,22 @@ def encode_header(header: PhyHeader) -> np.ndarray:
 
 
 def encode_header_bytes(data: bytes) -> np.ndarray:
-    """BPSK symbols of any 20 header bytes (CRC included), unchecked: what a test sends to
-    see a receiver refuse a header."""
-    if len(data) != _BYTES:
-        raise ValueError(f"a header is {_BYTES} bytes, got {len(data)}")
+    """BPSK symbols of any header bytes (CRC included), unchecked: what a test sends to see
+    a receiver refuse a header (a version-1 header's 20 bytes too)."""
+    if len(data) not in (_BYTES, _V1_BITS // 8):
+        raise ValueError(f"a header is {_BYTES} bytes (version 1: 20), got {len(data)}")
     bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8))
     return np.tile(1.0 - 2.0 * bits.astype(np.float32), REPETITIONS).astype(np.complex64)
+
+
+def _refuse_version_1(symbols: np.ndarray) -> None:
+    """A frame whose header is a valid version-1 one (three copies of 160 bits, CRC-32 over
+    its 16 bytes): refused under ``version``; anything else falls through."""
+    soft = np.real(symbols[:_V1_BITS * REPETITIONS]).reshape(REPETITIONS, _V1_BITS).sum(0)
+    data = np.packbits((soft < 0).astype(np.uint8)).tobytes()
+    body, crc = data[:16], struct.unpack(">I", data[16:])[0]
+    if zlib.crc32(body) == crc and body[0] == MAGIC and body[1] >> 4 == 1:
+        raise HeaderError("version", f"1, this receiver speaks {VERSION}")
 
 
 def decode_header(symbols: np.ndarray) -> tuple[PhyHeader, np.ndarray]:
@@ -128,5 +178,10 @@ def decode_header(symbols: np.ndarray) -> tuple[PhyHeader, np.ndarray]:
         raise HeaderError("truncated", f"{len(symbols)} of {HEADER_SYMBOLS} header symbols")
     soft = np.real(symbols).reshape(REPETITIONS, HEADER_BITS).sum(0)
     bits = (soft < 0).astype(np.uint8)
-    header = PhyHeader.unpack(np.packbits(bits).tobytes())
+    try:
+        header = PhyHeader.unpack(np.packbits(bits).tobytes())
+    except HeaderError as err:
+        if err.reason == "crc":
+            _refuse_version_1(symbols)
+        raise
     return header, np.tile(1.0 - 2.0 * bits.astype(np.float32), REPETITIONS).astype(np.complex64)

@@ -1,0 +1,123 @@
+"""What the codecs trained end to end from scratch share (DT-JSCC, DeepJSCC): a network with
+an ``encoder`` (the device) and a ``decoder`` (the server), rebuilt from the card's ``arch``,
+its two sides as :class:`Transmitter` / :class:`Receiver`, and a fingerprint of the
+transmitter's weights (the RX side takes it from the card: it does not hold those weights).
+
+A network class implements ``transmit(x) -> values (N, L)``, ``receive(payload tensors) ->
+logits``, ``forward(x, noise_var) -> {"logits", "regulariser"}`` (training, channel in the
+graph) and ``simulate(x, noise_var, receiver) -> logits`` (the torch link at inference).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from phydnn.codecs.base import Codec, CodecOutput, Receiver, RxPayload, Transmitter, TxPayload
+from phydnn.errors import CheckpointError, check_choice
+from phydnn.models.complexity import count_macs, count_params
+
+__all__ = ["EndToEndCodec", "state_fingerprint"]
+
+
+def state_fingerprint(state: dict[str, torch.Tensor]) -> str:
+    """16 hex digits of a hash over the tensors (sorted by key): the transmitter's identity."""
+    h = hashlib.sha256()
+    for key in sorted(state):
+        h.update(key.encode())
+        h.update(state[key].detach().to(torch.float32).cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class _E2ETransmitter(Transmitter):
+    def __init__(self, net: nn.Module, card: dict[str, Any], codec: type) -> None:
+        super().__init__(card, codec.payload_spec(card))
+        self.net = net
+
+    def encode_tensor(self, x: torch.Tensor) -> TxPayload:
+        return TxPayload(self.net.transmit(x).numpy(), 0)
+
+    def complexity(self) -> tuple[int, int]:
+        """Encoder (and codebook); MACs of the encoder plus the codeword distances."""
+        net = self.net
+        macs, out = count_macs(net.encoder, tuple(self.card["input_shape"]))
+        book = getattr(net, "codebook", None)
+        if book is None:
+            return count_params(net.encoder), macs
+        return count_params(net.encoder) + count_params(book), macs + out[0] * book.weight.numel()
+
+
+class _E2EReceiver(Receiver):
+    def __init__(self, net: nn.Module, card: dict[str, Any], codec: type,
+                 receiver: str) -> None:
+        super().__init__(card, codec.payload_spec(card))
+        self.net = net
+        self.receiver = check_choice("receiver", receiver, codec.receivers)
+
+    @torch.no_grad()
+    def decode(self, payload: RxPayload) -> CodecOutput:
+        values = torch.from_numpy(np.ascontiguousarray(payload.values))
+        nv = torch.from_numpy(payload.noise_var.astype(np.float32))
+        erased = torch.from_numpy(payload.erased)
+        logits = self.net.receive(values, nv, erased, self.receiver)
+        return CodecOutput(torch.softmax(logits, 1).numpy().astype(np.float32))
+
+
+class EndToEndCodec(Codec):
+    """A codec whose network is built from ``card['arch']`` by :meth:`build`."""
+
+    tx_keys = ("encoder.",)
+    rx_keys = ("decoder.",)
+    receivers: ClassVar[tuple[str, ...]] = ("soft",)
+    default_receiver: ClassVar[str] = "soft"
+
+    @classmethod
+    def build(cls, arch: dict[str, Any], in_channels: int, num_classes: int,
+              input_shape: tuple[int, int, int]) -> nn.Module:
+        raise NotImplementedError
+
+    @classmethod
+    def default_arch(cls) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def fingerprint(cls, net: nn.Module) -> str:
+        return state_fingerprint({k: v for k, v in net.state_dict().items()
+                                  if k.startswith(cls.tx_keys)})
+
+    @classmethod
+    def card_fields(cls, net: nn.Module) -> dict[str, Any]:
+        """What a card records of the network: payload, values per image, fingerprint."""
+        return {"payload": net.payload_spec().as_dict(), "values_per_image": net.values,
+                "fingerprint": cls.fingerprint(net)}
+
+    @classmethod
+    def _net(cls, state: dict[str, torch.Tensor], card: dict[str, Any],
+             keys: tuple[str, ...]) -> nn.Module:
+        net = cls.build(card["arch"], int(card["in_channels"]), int(card["num_classes"]),
+                        tuple(card["input_shape"]))
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        missing = [k for k in missing if k.startswith(keys)]
+        if missing or unexpected:
+            raise CheckpointError(f"{card['path']}: weights do not fit a {cls.name} network "
+                                  f"with arch {card['arch']} (missing {missing[:3]}, "
+                                  f"unexpected {list(unexpected)[:3]})")
+        return net.eval()
+
+    @classmethod
+    def transmitter(cls, state, card) -> Transmitter:
+        net = cls._net(state, card, cls.tx_keys)
+        if cls.fingerprint(net) != card.get("fingerprint"):
+            raise CheckpointError(f"{card['path']}: the weights' fingerprint "
+                                  f"{cls.fingerprint(net)} is not the card's "
+                                  f"{card.get('fingerprint')}")
+        return _E2ETransmitter(net, card, cls)
+
+    @classmethod
+    def receiver(cls, state, card, receiver: str | None = None) -> Receiver:
+        return _E2EReceiver(cls._net(state, card, cls.rx_keys), card, cls,
+                            receiver or cls.default_receiver)

@@ -1,0 +1,124 @@
+"""PhyDNN (paper 003) as a codec: ``psk`` payload, one M-PSK point per spatial position of
+the head's output (Sec. III-B). TX: head H -> embedding scores (Eq. 2) -> argmax -> map pi.
+RX: hard (nearest point, pi^-1, Sec. III-A) or soft (posterior with the transmitter's source
+model, :mod:`phydnn.models.context`) embedding weights -> codebook lookup -> tail T.
+
+Erased positions (segments that never arrived) still get an embedding, so every image gets a
+prediction (DESIGN.md "Missing segments"): the hard receiver looks up the prior-weighted
+codebook mean; the soft receiver's posterior there is what the received neighbours make
+likely. The TX bundle holds head, codebook and map; the RX bundle codebook, map, source model
+and tail; both rebuild the network from the card and check the fingerprint (hash of codebook
+and map) against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from phydnn.codecs.base import (
+    Codec,
+    CodecOutput,
+    PayloadSpec,
+    Receiver,
+    RxPayload,
+    Transmitter,
+    TxPayload,
+)
+from phydnn.codecs.registry import register_codec
+from phydnn.errors import CheckpointError, check_choice
+from phydnn.models.complexity import count_macs, count_params
+from phydnn.models.context import independent_pairs
+from phydnn.models.phydnn_net import RECEIVERS, PhyDNN, build_phydnn
+from phydnn.models.registry import build_backbone
+
+__all__ = ["PhyDNNCodec", "build_from_card"]
+
+
+def build_from_card(state: dict[str, torch.Tensor], card: dict[str, Any],
+                    keys: tuple[str, ...]) -> PhyDNN:
+    """The PhyDNN a card describes, with the weights under ``keys`` loaded (the rest of the
+    network stays as built: a TX bundle has no tail). Refuses weights that do not fit."""
+    backbone = build_backbone(card["backbone"], int(card["in_channels"]),
+                              int(card["num_classes"]))
+    model = build_phydnn(backbone, card["split"], int(card["M"]), tuple(card["input_shape"]),
+                         card.get("scoring", "distance"))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if k.startswith(keys) and k not in ("prior", "pairs")]
+    if missing or unexpected:
+        raise CheckpointError(f"{card['path']}: weights do not fit a {card['backbone']} PhyDNN "
+                              f"split at {card['split']} with M={card['M']} (missing "
+                              f"{missing[:3]}, unexpected {list(unexpected)[:3]})")
+    if "pairs" not in state:        # made before neighbour statistics: independent ones
+        model.pairs = independent_pairs(model.prior)
+    if card.get("fingerprint") and model.fingerprint() != card["fingerprint"]:
+        raise CheckpointError(f"{card['path']}: the weights' fingerprint "
+                              f"{model.fingerprint()} is not the card's {card['fingerprint']}")
+    return model.eval()
+
+
+class PhyDNNTransmitter(Transmitter):
+    def __init__(self, model: PhyDNN, card: dict[str, Any]) -> None:
+        super().__init__(card, PhyDNNCodec.payload_spec(card))
+        self.model = model
+
+    def encode_tensor(self, x: torch.Tensor) -> TxPayload:
+        return TxPayload(self.model.transmit(x).numpy().astype(np.uint8), 0)
+
+    def complexity(self) -> tuple[int, int]:
+        """Head and codebook; MACs of the head plus the embedding scores (Eq. 2)."""
+        m = self.model
+        macs, _ = count_macs(m.head, tuple(self.card["input_shape"]))
+        c, h, w = m.feature_shape
+        return count_params(m.head) + count_params(m.codebook), macs + h * w * m.order * c
+
+
+class PhyDNNReceiver(Receiver):
+    def __init__(self, model: PhyDNN, card: dict[str, Any], receiver: str = "soft") -> None:
+        super().__init__(card, PhyDNNCodec.payload_spec(card))
+        self.model, self.receiver = model, check_choice("receiver", receiver, RECEIVERS)
+
+    def values_per_image(self, codec_field: int) -> int:
+        return self.model.positions_per_image
+
+    def weights(self, symbols: torch.Tensor, noise_var: torch.Tensor,
+                erased: torch.Tensor) -> torch.Tensor:
+        """Weights over the M embeddings (N, H', W', M): one-hot, or the prior where erased
+        (hard); the model's posterior (soft)."""
+        model = self.model
+        if self.receiver == "soft":
+            return model.posterior(symbols, noise_var, erased)
+        w = torch.nn.functional.one_hot(model.decide(symbols), model.order).float()
+        return torch.where(erased.unsqueeze(-1), model.prior.expand_as(w), w)
+
+    @torch.no_grad()
+    def decode(self, payload: RxPayload) -> CodecOutput:
+        h, w = self.model.feature_shape[1:]
+        shape = (payload.n_images, h, w)
+        sym = torch.from_numpy(payload.values.astype(np.complex64)).reshape(shape)
+        nv = torch.from_numpy(payload.noise_var.astype(np.float32)).reshape(shape)
+        erased = torch.from_numpy(payload.erased).reshape(shape)
+        sym = torch.where(erased, torch.zeros_like(sym), sym)
+        nv = torch.where(erased | ~(nv > 0), torch.ones_like(nv), nv)
+        logits = self.model.tail(self.model.codebook.lookup(self.weights(sym, nv, erased)))
+        return CodecOutput(torch.softmax(logits, 1).numpy().astype(np.float32))
+
+
+@register_codec("phydnn", codec_id=1)
+class PhyDNNCodec(Codec):
+    tx_keys = ("head.", "codebook.", "pi")
+    rx_keys = ("tail.", "codebook.", "pi", "prior", "pairs")
+
+    @classmethod
+    def payload_spec(cls, card: dict[str, Any]) -> PayloadSpec:
+        return PayloadSpec("psk", int(np.log2(int(card["M"])))).check()
+
+    @classmethod
+    def transmitter(cls, state, card) -> PhyDNNTransmitter:
+        return PhyDNNTransmitter(build_from_card(state, card, cls.tx_keys), card)
+
+    @classmethod
+    def receiver(cls, state, card, receiver: str = "soft") -> PhyDNNReceiver:
+        return PhyDNNReceiver(build_from_card(state, card, cls.rx_keys), card, receiver)

@@ -1,0 +1,39 @@
+"""The link without GNU Radio: a codec's transmitter and receiver around the same payload
+mapping (:mod:`phydnn.link.payload`) over AWGN at the data symbols, the reference that the
+GNU Radio loopback must match (no framing, sync or segment loss; every symbol's noise
+variance known). For PhyDNN this is the torch path of ``phydnn eval`` (same channel, same
+receiver), whatever the codec.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from phydnn.data import ImageDataset
+from phydnn.link.endpoints import RxTail, TxHead
+from phydnn.link.payload import map_values, unmap_symbols
+from phydnn.phy.channel import snr_db_to_noise_var
+
+__all__ = ["simulate_link"]
+
+
+def simulate_link(model: str | Path, data: ImageDataset, snr_db: float, receiver: str = "soft",
+                  batch_size: int = 500, seed: int = 0) -> float:
+    """Accuracy of ``model``'s codec on ``data`` at Es/N0 = ``snr_db`` (one seeded draw)."""
+    tx, rx = TxHead(model), RxTail(model, receiver)
+    rng = np.random.default_rng(seed)
+    nv = snr_db_to_noise_var(float(snr_db))
+    correct = 0
+    for start in range(0, len(data), batch_size):
+        images = data.images[start:start + batch_size].numpy()
+        sent = tx.encode_payload(images)
+        sym = map_values(tx.spec, sent.values)
+        noise = (rng.standard_normal(sym.shape) + 1j * rng.standard_normal(sym.shape))
+        y = (sym + noise * np.sqrt(nv / 2)).astype(np.complex64)
+        payload = unmap_symbols(rx.spec, y, np.full(y.shape, nv, np.float32),
+                                sent.values.shape[1], sent.codec_field)
+        labels = rx.side.decode(payload).labels
+        correct += int((labels == data.labels[start:start + batch_size].numpy()).sum())
+    return correct / len(data)
