@@ -208,7 +208,7 @@ def test_a_codec_defined_in_a_test_runs_through_the_loopback_flowgraph(toy, toy_
     got = parse_summary(out)
     ref = float(out.split("torch simulation path")[1].split(": ")[1].split(" %")[0])
     assert got["images"] == 640 and got["segments_lost"] == 0, out
-    assert got["accuracy"] > 60 and abs(got["accuracy"] - ref) <= 1.0, out
+    assert got["accuracy"] > 50 and abs(got["accuracy"] - ref) <= 1.0, out   # chance: 10 %
 
 
 def _free_port() -> int:
@@ -233,7 +233,7 @@ def test_a_codec_defined_in_a_test_runs_as_tx_and_rx_processes(toy, toy_env):
     out, _ = rx_p.communicate(timeout=120)
     assert tx_p.returncode == 0 and "phydnn TX summary" in tx_p.stdout, tx_p.stdout[-2000:]
     got = parse_summary(out)
-    assert got["images"] == 640 and got["accuracy"] > 60, out[-2000:]
+    assert got["images"] == 640 and got["accuracy"] > 50, out[-2000:]
 
 
 def test_the_receiver_refuses_a_tx_bundle_and_an_unknown_codec(toy, tmp_path, capsys):
@@ -282,3 +282,18 @@ def test_a_codec_field_the_receiver_does_not_serve_is_refused_and_counted():
     tb.wait()
     assert rx.counts["rejected_codec_field"] >= 5 and rx.images == 0
     assert rx.counts["segments_ok"] == 0 and "codec_field" in rx.summary()
+
+
+def test_dtjscc_through_the_loopback_matches_its_simulated_link_at_12_db(capsys):
+    """The second codec (DT-JSCC, 16-PSK) through phydnn_loopback.grc on 2000 test images
+    with the demo's offsets: within 1 point of its simulated link (the issue's criterion)."""
+    from phydnn.cli.__main__ import main
+    from phydnn.cli.loopback import parse_summary
+
+    rc = main(["loopback", "--model", str(ROOT / "models" / "fmnist_dtjscc"), "--receiver",
+               "hard", "--images", "2000", "--snr", "12", "--compare"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    got = parse_summary(out)
+    ref = float(out.split("torch simulation path")[1].split(": ")[1].split(" %")[0])
+    assert got["images"] == 2000 and got["accuracy"] > 85 and abs(got["accuracy"] - ref) <= 1.0

@@ -9,7 +9,26 @@ import csv
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_snr_csv", "plot_accuracy_vs_snr", "markdown_table"]
+__all__ = ["write_snr_csv", "plot_accuracy_vs_snr", "markdown_table", "payload_line"]
+
+
+def payload_line(payload_bits: int, data_symbols: int, air_symbols: int, frame_symbols: int,
+                 images: int = 0) -> str:
+    """The summaries' line on what the payload cost on air: bytes (bit payloads), or data
+    symbols and pilots (analog payloads: no bits to count); framing = preamble, header and
+    padding, as a share of all symbols on air."""
+    framing = frame_symbols - air_symbols
+
+    def per(total: float) -> str:
+        return f" ({total / images:.1f} per image)" if images else ""
+    if payload_bits or not data_symbols:
+        what = f"{payload_bits / 8:.0f} payload bytes" + per(payload_bits / 8)
+    else:
+        pilots = air_symbols - data_symbols
+        what = (f"{data_symbols} analog symbols" + per(data_symbols)
+                + f" + {pilots} pilots ({pilots / max(air_symbols, 1) * 100:.1f} %)")
+    return (f"  payload on air    : {what}; framing {framing} of {frame_symbols} symbols "
+            f"({framing / max(frame_symbols, 1) * 100:.1f} %)")
 
 
 def write_snr_csv(path: Path, table: dict[str, dict[str, float]]) -> Path:

@@ -46,6 +46,7 @@ from phydnn.link import segment_batch
 from phydnn.link.payload import map_values
 from phydnn.link.segment import FRAME_PAD, frame_payload
 from phydnn.link.timeline import TIMELINE
+from phydnn.report import payload_line
 
 __all__ = ["burst_tagger", "frame_builder", "frame_stream", "framer", "rrc_taps"]
 
@@ -91,7 +92,7 @@ class frame_builder(gr.basic_block):  # noqa: N801
         self.message_port_register_out(pmt.intern("wake"))
         self.set_msg_handler(pmt.intern("symbols"), self._handle)
         self.segments = self.payload_symbols = self.frame_symbols = 0
-        self.payload_bits = 0
+        self.payload_bits = self.data_symbols = 0
         self._stopping = False
 
     def _put(self, item: tuple[dict, np.ndarray]) -> float:
@@ -132,6 +133,7 @@ class frame_builder(gr.basic_block):  # noqa: N801
             self.segments += 1
             self.payload_symbols += header.n_symbols
             self.payload_bits += len(part) * header.bits_per_symbol
+            self.data_symbols += len(part)
             self.frame_symbols += len(frame)
             TIMELINE.add(batch_id, "air_symbols",
                          len(frame) - (FLUSH_SYMBOLS - BATCH_TAIL if last else 0))
@@ -259,12 +261,10 @@ class framer(gr.hier_block2):  # noqa: N801
     def summary(self) -> str:
         """What went on air: segments, payload and framing, airtime at the sample rate."""
         b = self.builder
-        framing = b.frame_symbols - b.payload_symbols
         return "\n".join([
             "phydnn TX summary",
             f"  segments          : {b.segments} ({self.tagger.bursts} bursts)",
-            f"  bytes on air      : {b.payload_bits / 8:.0f} payload; framing {framing} of "
-            f"{b.frame_symbols} symbols ({framing / max(b.frame_symbols, 1) * 100:.1f} %)",
+            payload_line(b.payload_bits, b.data_symbols, b.payload_symbols, b.frame_symbols),
             f"  airtime           : {self.tagger.samples / self.samp_rate * 1e3:.2f} ms at "
             f"{self.samp_rate / 1e6:g} MS/s, sps {self.sps}"])
 

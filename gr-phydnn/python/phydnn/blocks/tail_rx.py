@@ -39,6 +39,7 @@ from phydnn.data import load_dataset
 from phydnn.link import HeaderError, PhyHeader, Reassembler, RxTail
 from phydnn.link.segment import ReceivedBatch, frame_length
 from phydnn.link.timeline import TIMELINE, write_latency_csv
+from phydnn.report import payload_line
 
 __all__ = ["tail_rx"]
 
@@ -73,7 +74,7 @@ class tail_rx(gr.basic_block):  # noqa: N801
         self.batches = 0
         self.seen_batches: set[int] = set()
         self.nv_sum = 0.0
-        self.frame_symbols = self.payload_bits = self.payload_symbols = 0
+        self.frame_symbols = self.payload_bits = self.payload_symbols = self.data_symbols = 0
         self.tail_s = 0.0
         self.last_snr_db = float("nan")
         self.t_first = self.t_last = 0.0
@@ -124,6 +125,7 @@ class tail_rx(gr.basic_block):  # noqa: N801
         self.frame_symbols += frame_length(header.n_symbols)
         self.payload_bits += len(data) * header.bits_per_symbol
         self.payload_symbols += header.n_symbols
+        self.data_symbols += len(data)
         self.nv_sum += noise_var
         for batch in complete:
             self._classify(batch)
@@ -248,10 +250,8 @@ class tail_rx(gr.basic_block):  # noqa: N801
             + (", ".join(f"{v} {k}" for k, v in sorted(rejected.items())) or "none"),
             f"  segment delivery  : {ok / (ok + lost) * 100 if ok + lost else 0:.2f} %",
             f"  SNR (estimated)   : {snr:.2f} dB Es/N0",
-            f"  bytes on air      : {self.payload_bits / 8:.0f} payload "
-            f"({self.payload_bits / 8 / max(self.images, 1):.1f} per image); framing "
-            f"{self.frame_symbols - payload_symbols} of {self.frame_symbols} symbols "
-            f"({(1 - payload_symbols / max(self.frame_symbols, 1)) * 100:.1f} %)",
+            payload_line(self.payload_bits, self.data_symbols, payload_symbols,
+                         self.frame_symbols, self.images),
             f"  airtime           : {airtime * 1e3:.2f} ms at {self.samp_rate / 1e6:g} MS/s, "
             f"sps {self.sps}",
             f"  tail compute      : {self.tail_s:.2f} s",

@@ -31,6 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val-snr", type=float, default=d.val_snr)
     p.add_argument("--arch", action="append", default=[], metavar="KEY=VALUE",
                    help="architecture setting (e.g. latent=256), repeatable")
+    p.add_argument("--weights-dtype", default=d.weights_dtype,
+                   help="stored precision: float16, bfloat16 or float32 (default: %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=d.threads, help="torch threads (0: default)")
     p.add_argument("--data-root", default=None)

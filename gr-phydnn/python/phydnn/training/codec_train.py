@@ -6,7 +6,8 @@ AdamW and a one-cycle schedule on cross-entropy plus ``beta`` times its regulari
 image through the channel at an Es/N0 drawn uniformly from [snr_low, snr_high] dB. A
 validation split of ``val_images`` is carved from the *training* set (a seeded permutation);
 the epoch with the best validation accuracy at ``val_snr`` is the one saved, and the test set
-only produces the card's accuracy-vs-Es/N0 table. Every epoch appends a row to
+only produces the card's accuracy-vs-Es/N0 table. The weights are stored in float16 (half
+the size; the network computes in float32) and measured as stored. Every epoch appends a row to
 ``OUT.metrics.csv`` and writes a resume point (``--resume``; the optimiser's moments restart).
 """
 
@@ -16,6 +17,7 @@ import copy
 import csv
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from phydnn.checkpoint import bundle_paths, load_bundle, save_bundle
 from phydnn.codecs.e2e import EndToEndCodec
 from phydnn.codecs.registry import get_codec
 from phydnn.data import ImageDataset, iterate_batches, load_dataset, num_batches
-from phydnn.errors import ConfigError, check_non_negative, check_positive
+from phydnn.errors import ConfigError, check_choice, check_non_negative, check_positive
 from phydnn.link.payload import symbols_per_image
 from phydnn.models import count_macs, count_params
 from phydnn.phy.channel import snr_db_to_noise_var
@@ -56,6 +58,7 @@ class CodecTrainConfig:
     arch: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     threads: int = 0
+    weights_dtype: str = "float16"     # stored precision (computed in float32)
     out: str = "models/fmnist_dtjscc"
     data_root: str | None = None
     resume: bool = False
@@ -71,6 +74,7 @@ class CodecTrainConfig:
             check_positive(name, getattr(self, name), integer=True)
         check_positive("lr", self.lr)
         check_positive("tau", self.tau)
+        check_choice("weights_dtype", self.weights_dtype, ("float32", "float16", "bfloat16"))
         for name in ("weight_decay", "beta", "threads"):
             check_non_negative(name, getattr(self, name), integer=name == "threads")
         if not -10.0 <= self.snr_low <= self.snr_high <= 60.0:
@@ -187,8 +191,10 @@ class _Run:
         self.best_state = {k[5:]: v for k, v in state.items() if k.startswith("best.")}
         self.start, self.elapsed = int(card["epoch"]), float(card["elapsed_s"])
         self.best = (float(card["best_val"]), int(card["best_epoch"]))
-        for _ in range(self.start * self.steps):
-            self.sched.step()
+        with warnings.catch_warnings():     # stepping the schedule to where it stopped
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(self.start * self.steps):
+                self.sched.step()
 
     def run(self) -> dict[str, Any]:
         cfg = self.cfg
@@ -221,8 +227,13 @@ class _Run:
         return self.finish()
 
     def finish(self) -> dict[str, Any]:
+        """The best epoch's weights, rounded to the stored precision first (what is shipped
+        is what is measured and fingerprinted), evaluated on the test set and saved."""
         cfg, net = self.cfg, self.net
-        net.load_state_dict(self.best_state)
+        dtype = getattr(torch, cfg.weights_dtype)
+        state = {k: v.to(dtype) if v.is_floating_point() else v
+                 for k, v in self.best_state.items()}
+        net.load_state_dict(state)
         net.eval()
         t0 = time.perf_counter()
         table = {f"{s:.1f}": {r: round(codec_accuracy(net, self.test, s, r), 4)
@@ -242,12 +253,12 @@ class _Run:
             "validation": {"images": len(self.val), "snr_db": cfg.val_snr,
                            "best_accuracy": round(self.best[0], 4), "best_epoch": self.best[1]},
             "train_images": len(self.train), "epochs": cfg.epochs,
-            "training_time_s": round(self.elapsed, 1),
+            "training_time_s": round(self.elapsed, 1), "weights_dtype": cfg.weights_dtype,
             "machine": f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}",
             "command": cfg.command or "phydnn train-codec", "config": _config(cfg),
             "gr_phydnn_version": __version__,
         }
-        save_bundle(cfg.out, net.state_dict(), card)
+        save_bundle(cfg.out, state, card)
         for p in bundle_paths(_resume_stem(cfg)):
             p.unlink(missing_ok=True)
         return card
