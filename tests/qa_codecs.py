@@ -84,12 +84,7 @@ def received_values(spec, batches: list[np.ndarray], pdus: list):
     return out
 
 
-@pytest.mark.parametrize("snr", [
-    pytest.param(0.0, marks=pytest.mark.xfail(strict=True, reason=(
-        "known miss: at 0 dB the link delivers 1 to 7 segments in 200 (header CRC; the "
-        "link-robustness issue) and on them the error variance is 0.6-1.6 dB above "
-        "sigma^2"))),
-    10.0, 20.0])
+@pytest.mark.parametrize("snr", [0.0, 10.0, 20.0])
 def test_analog_payload_error_variance_matches_es_n0(snr):
     """Real values in [-1, 1], two per symbol, pilots every 16: through the link the
     received values' error variance is the one Es/N0 implies (sigma^2 per value) within
@@ -99,15 +94,15 @@ def test_analog_payload_error_variance_matches_es_n0(snr):
 
     spec = PayloadSpec("analog", 0, 16)
     rng = np.random.default_rng(7)
-    # 2 segments per batch; at 0 dB the header gets through on a few % of the segments only
-    # (the link's 0 dB limit, its own issue), so send many batches there
+    # 2 segments per batch; at 0 dB the header gets through on 10-20 % of the segments only
+    # (the link's 0 dB limit), so send many batches there
     n_batches = 100 if snr == 0 else 4
     batches = [np.tanh(rng.standard_normal((64, 98))).astype(np.float32)
                for _ in range(n_batches)]
     meta = {"kind": "analog", "bits_per_symbol": 0, "pilot_spacing": 16, "codec_id": 3}
     pdus = send_payload(meta, batches, snr, seed=int(snr) + 3)
     got = received_values(spec, batches, pdus)
-    assert len(got) >= (1 if snr == 0 else 2 * n_batches)
+    assert len(got) >= (5 if snr == 0 else 2 * n_batches)
     err = np.concatenate([(rx.values - np.sqrt(2) * np.stack((s.real, s.imag), -1).reshape(
         1, -1)).ravel() for _, rx, _, s in got])
     measured = float(np.mean(err ** 2))
@@ -148,7 +143,7 @@ def _ber_theory(bps: int, snr_db: float) -> float:
     return _q(math.sqrt(10 ** (snr_db / 10) * (2 if bps == 1 else 1)))
 
 
-IMPLEMENTATION_LOSS_DB = 0.3    # timing jitter, phase noise: 0.15-0.25 dB of payload EVM measured
+IMPLEMENTATION_LOSS_DB = 0.2    # timing jitter, phase noise: 0.1-0.15 dB of payload EVM measured
 
 
 @pytest.mark.parametrize("bps,snr", [(2, 4.0), (2, 7.0), (2, 10.0), (1, 4.0)])

@@ -3,8 +3,8 @@ that GNU Radio lacks: every segment's phase is resolved from its own preamble, s
 slip outlives a segment).
 
 Given received symbols starting at the sync word (found by GNU Radio's corr_est), this module
-1. estimates the complex gain, the residual frequency and the noise from the 63 known
-   sync-word symbols;
+1. estimates the complex gain and the residual frequency from the 63 known sync-word
+   symbols;
 2. tracks phase and frequency through header and payload with feed-forward block phase
    estimates (Viterbi & Viterbi M-th power: BPSK on the header, M-PSK on a psk or bits
    payload; decision-directed from 8-PSK on), unwrapped from the preamble's phase, and
@@ -13,7 +13,7 @@ Given received symbols starting at the sync word (found by GNU Radio's corr_est)
    :data:`PILOT_WINDOW` pilots, drawn as a line between them;
 3. decodes and checks the header (:mod:`phydnn.link.header`), and refuses one whose payload
    kind or bits per symbol are not what this receiver expects (when it expects one);
-4. re-estimates the noise variance over every known symbol (sync word + decoded header);
+4. re-estimates the gain and the noise variance over the decoded header's known symbols;
 5. refuses a payload that ends early: when the last :data:`TAIL_CHECK` symbols the header
    announced hold no signal (mean power under ``noise + SILENCE``, against ``1 + noise`` for
    symbols; at 0 dB Es/N0 that is 4 standard deviations from either side; for an analog
@@ -234,7 +234,7 @@ class SegmentSync:
         nsw = len(SYNC_WORD)
         if len(symbols) < HEADER_SPAN:
             raise HeaderError("truncated", f"{len(symbols)} of {HEADER_SPAN} symbols")
-        g, freq, sync_nv = estimate_from_known(symbols[:nsw], SYNC_WORD)
+        g, freq, _ = estimate_from_known(symbols[:nsw], SYNC_WORD)
         amp = abs(g)
         if not amp > 0:
             raise HeaderError("crc", "no signal")
@@ -249,10 +249,10 @@ class SegmentSync:
         gain = float(np.real(np.vdot(sent, hdr))) / HEADER_SYMBOLS
         if gain > 0:
             amp, hdr = amp * gain, hdr / np.float32(gain)
-        # noise per unit-power symbol: the sync word's (from its estimate) and the header's,
-        # weighted by their lengths
-        hdr_nv = float(np.mean(np.abs(hdr - sent) ** 2))
-        nv = (sync_nv / amp ** 2 * nsw + hdr_nv * HEADER_SYMBOLS) / HEADER_SPAN
+        # noise per unit-power symbol from the header's known symbols (a phase fitted per
+        # block of HEADER_BLOCK takes one of its 2 x HEADER_BLOCK real dimensions). The sync
+        # word's own residual is not used: at the start of a burst it ran 1 dB high at 20 dB
+        nv = float(np.mean(np.abs(hdr - sent) ** 2)) * 2 * HEADER_BLOCK / (2 * HEADER_BLOCK - 1)
         return HeaderState(header, phase, freq_out, amp, nv)
 
     def _check_expected(self, header: PhyHeader) -> None:
