@@ -56,7 +56,8 @@ class _Endpoint:
     @property
     def model(self) -> torch.nn.Module:
         """The codec's network (PhyDNN: the PhyDNN)."""
-        return getattr(self.side, "model", None) or self.side.net
+        model = getattr(self.side, "model", None)
+        return model if model is not None else self.side.net
 
 
 class TxHead(_Endpoint):
