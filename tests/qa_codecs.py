@@ -292,3 +292,31 @@ def test_dtjscc_through_the_loopback_matches_its_simulated_link_at_12_db(capsys)
     got = parse_summary(out)
     ref = float(out.split("torch simulation path")[1].split(": ")[1].split(" %")[0])
     assert got["images"] == 2000 and got["accuracy"] > 85 and abs(got["accuracy"] - ref) <= 1.0
+
+
+def test_an_rx_bundle_of_another_fingerprint_is_refused_and_nothing_classified(tmp_path):
+    """The server holds the RX bundle of another PhyDNN (same codec, same payload): every
+    segment is refused under wrong_model, once in the log."""
+    from gnuradio import gr
+
+    from phydnn.blocks import channel_sim, dataset_source, deframer, framer, head_tx, tail_rx
+    from phydnn.codecs import export_bundles
+
+    _, other_rx = export_bundles(ROOT / "models" / "fmnist_resnet20_phydnn_stage2kd_m4",
+                                 tmp_path / "other")
+    tb = gr.top_block()
+    src = dataset_source("fashion-mnist", "test", 64, 128)
+    tx, fr = head_tx(MODEL), framer(2)
+    rx, de = tail_rx(str(other_rx), "soft", 0, idle_timeout_s=0), deframer(str(other_rx), 2)
+    tb.msg_connect(src, "batches", tx, "images")
+    tb.msg_connect(tx, "symbols", fr, "symbols")
+    tb.connect(fr, channel_sim(20.0), de)
+    tb.msg_connect(de, "segments", rx, "segments")
+    tb.start()
+    deadline = time.monotonic() + 60
+    while rx.counts["rejected_wrong_model"] < 8 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    tb.stop()
+    tb.wait()
+    assert rx.counts["rejected_wrong_model"] >= 8 and rx.images == 0
+    assert rx._warned == {"wrong_model"}
