@@ -210,4 +210,4 @@ def test_a_codec_defined_in_a_test_runs_the_simulated_link(tmp_path):
     path = codec_toy.make_bundle(tmp_path / "toy")
     test = load_dataset("fashion-mnist", "test").subset(2000)
     clean, noisy = simulate_link(path, test, 30.0), simulate_link(path, test, 0.0)
-    assert clean > 0.6 and noisy < clean - 0.05       # a real classifier, hurt by the noise
+    assert clean > 0.55 and noisy < clean - 0.05     # a classifier (chance 0.1), hurt by noise
