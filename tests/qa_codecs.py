@@ -246,9 +246,10 @@ def test_the_receiver_refuses_a_tx_bundle_and_an_unknown_codec(toy, tmp_path, ca
     assert "codec 'mystery' is not known; known codecs:" in err and "Traceback" not in err
 
 
-def test_a_codec_field_the_receiver_does_not_serve_is_refused_and_counted():
-    """PhyDNN sends codec field 0; segments with field 5 are refused under codec_field and
-    nothing is classified with them."""
+def _refused(rx_model: str, reason: str, patch_tx=None, count: int = 5):
+    """Fashion-MNIST batches from the default model's Head TX (optionally patched) through
+    framer -> channel (20 dB) -> deframer -> a Tail RX of ``rx_model``, until ``count``
+    segments are refused for ``reason``; returns the Tail RX."""
     from gnuradio import gr
 
     from phydnn.blocks import channel_sim, dataset_source, deframer, framer, head_tx, tail_rx
@@ -256,25 +257,36 @@ def test_a_codec_field_the_receiver_does_not_serve_is_refused_and_counted():
     tb = gr.top_block()
     src = dataset_source("fashion-mnist", "test", 64, 128)
     tx, fr = head_tx(MODEL), framer(2)
-    real = tx.message_port_pub
-
-    def with_field(port, msg):       # the transmitter, made to send field 5
-        import pmt
-        meta = pmt.dict_add(pmt.car(msg), pmt.intern("codec_field"), pmt.from_long(5))
-        real(port, pmt.cons(meta, pmt.cdr(msg)))
-    tx.message_port_pub = with_field
-    rx = tail_rx(MODEL, "soft", 0, idle_timeout_s=0)
-    de = deframer(MODEL, 2)
+    if patch_tx:
+        patch_tx(tx)
+    rx, de = tail_rx(rx_model, "soft", 0, idle_timeout_s=0), deframer(rx_model, 2)
     tb.msg_connect(src, "batches", tx, "images")
     tb.msg_connect(tx, "symbols", fr, "symbols")
     tb.connect(fr, channel_sim(20.0), de)
     tb.msg_connect(de, "segments", rx, "segments")
     tb.start()
     deadline = time.monotonic() + 60
-    while rx.counts["rejected_codec_field"] < 5 and time.monotonic() < deadline:
+    while rx.counts[f"rejected_{reason}"] < count and time.monotonic() < deadline:
         time.sleep(0.05)
     tb.stop()
     tb.wait()
+    return rx
+
+
+def test_a_codec_field_the_receiver_does_not_serve_is_refused_and_counted():
+    """PhyDNN sends codec field 0; segments with field 5 are refused under codec_field and
+    nothing is classified with them."""
+    import pmt
+
+    def send_field_5(tx):             # the transmitter, made to send field 5
+        real = tx.message_port_pub
+
+        def pub(port, msg):
+            meta = pmt.dict_add(pmt.car(msg), pmt.intern("codec_field"), pmt.from_long(5))
+            real(port, pmt.cons(meta, pmt.cdr(msg)))
+        tx.message_port_pub = pub
+
+    rx = _refused(MODEL, "codec_field", send_field_5)
     assert rx.counts["rejected_codec_field"] >= 5 and rx.images == 0
     assert rx.counts["segments_ok"] == 0 and "codec_field" in rx.summary()
 
@@ -297,26 +309,10 @@ def test_dtjscc_through_the_loopback_matches_its_simulated_link_at_12_db(capsys)
 def test_an_rx_bundle_of_another_fingerprint_is_refused_and_nothing_classified(tmp_path):
     """The server holds the RX bundle of another PhyDNN (same codec, same payload): every
     segment is refused under wrong_model, once in the log."""
-    from gnuradio import gr
-
-    from phydnn.blocks import channel_sim, dataset_source, deframer, framer, head_tx, tail_rx
     from phydnn.codecs import export_bundles
 
     _, other_rx = export_bundles(ROOT / "models" / "fmnist_resnet20_phydnn_stage2kd_m4",
                                  tmp_path / "other")
-    tb = gr.top_block()
-    src = dataset_source("fashion-mnist", "test", 64, 128)
-    tx, fr = head_tx(MODEL), framer(2)
-    rx, de = tail_rx(str(other_rx), "soft", 0, idle_timeout_s=0), deframer(str(other_rx), 2)
-    tb.msg_connect(src, "batches", tx, "images")
-    tb.msg_connect(tx, "symbols", fr, "symbols")
-    tb.connect(fr, channel_sim(20.0), de)
-    tb.msg_connect(de, "segments", rx, "segments")
-    tb.start()
-    deadline = time.monotonic() + 60
-    while rx.counts["rejected_wrong_model"] < 8 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    tb.stop()
-    tb.wait()
+    rx = _refused(str(other_rx), "wrong_model", count=8)
     assert rx.counts["rejected_wrong_model"] >= 8 and rx.images == 0
     assert rx._warned == {"wrong_model"}
