@@ -10,14 +10,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import codec_toy
 import numpy as np
 import pytest
 
-from conftest import requires_gnuradio
+from conftest import poll, requires_gnuradio, run_link
 
 pytestmark = requires_gnuradio
 
@@ -30,35 +29,14 @@ def _q(x: float) -> float:
     return 0.5 * math.erfc(x / math.sqrt(2))
 
 
-def send_payload(meta: dict, batches: list[np.ndarray], snr_db: float, seed: int = 1,
-                 freq_offset: float = 1e-3, clock_ppm: float = 50.0) -> list:
-    """Value batches (N, L) with payload metadata through framer -> channel -> deframer (no
-    model: it takes what the headers say); returns the segment PDUs as (meta, data)."""
-    from gnuradio import blocks, gr
-
-    from phydnn.blocks import channel_sim, deframer, framer
-    from phydnn.blocks.pdu import make_pdu, split_pdu
-
-    done: list[int] = []
-    tb = gr.top_block()
-    fr = framer(2, 0.35, 2048, on_last=lambda: done.append(1))
-    de = deframer("", 2)
-    dbg = blocks.message_debug()
-    tb.connect(fr, channel_sim(snr_db, freq_offset, clock_ppm, 0.37, seed=seed + 1), de)
-    tb.msg_connect(de, "segments", dbg, "store")
-    tb.start()
-    for b, values in enumerate(batches):
-        m = {**meta, "batch_id": b, "n_images": len(values), "fingerprint": FINGERPRINT,
-             "last": b == len(batches) - 1}
-        fr.builder._handle(make_pdu(m, values.reshape(-1)))
-    deadline = time.monotonic() + 120
-    while not done and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    tb.stop()
-    tb.wait()
-    assert done
-    return [split_pdu(dbg.get_message(i)) for i in range(dbg.num_messages())]
+def send_payload(meta: dict, batches: list[np.ndarray], snr_db: float, seed: int = 1) -> list:
+    """Value batches (N, L) with payload metadata through framer -> channel (CFO 1e-3, 50 ppm,
+    0.37 sample) -> deframer (no model: it takes what the headers say); returns the segment
+    PDUs as (meta, data)."""
+    pdus = [({**meta, "batch_id": b, "n_images": len(values), "fingerprint": FINGERPRINT,
+              "last": b == len(batches) - 1}, values.reshape(-1))
+            for b, values in enumerate(batches)]
+    return run_link(pdus, snr_db, seed)
 
 
 def received_values(spec, batches: list[np.ndarray], pdus: list):
@@ -265,9 +243,7 @@ def _refused(rx_model: str, reason: str, patch_tx=None, count: int = 5):
     tb.connect(fr, channel_sim(20.0), de)
     tb.msg_connect(de, "segments", rx, "segments")
     tb.start()
-    deadline = time.monotonic() + 60
-    while rx.counts[f"rejected_{reason}"] < count and time.monotonic() < deadline:
-        time.sleep(0.05)
+    poll(lambda: rx.counts[f"rejected_{reason}"] >= count, 60, f"{count} {reason} refusals")
     tb.stop()
     tb.wait()
     return rx

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import requires_gnuradio
+from conftest import requires_gnuradio, run_link
 
 pytestmark = requires_gnuradio
 
@@ -28,35 +28,15 @@ def _send_random_batches(snr_db: float, batches: int = 4, seed: int = 1,
                          freq_offset: float = 1e-3, clock_ppm: float = 50.0):
     """Random QPSK point indices as 64-image batches through framer -> channel -> deframer;
     returns (sent points per batch, received segment PDUs as (meta, data))."""
-    from gnuradio import blocks, gr
-
-    from phydnn.blocks import channel_sim, deframer, framer
-    from phydnn.blocks.pdu import make_pdu, split_pdu
     from phydnn.phy.constellation import psk_points
 
     pts = psk_points(4).astype(np.complex64)
     rng = np.random.default_rng(seed)
-    done: list[int] = []
-    tb = gr.top_block()
-    fr = framer(2, 0.35, 2048, on_last=lambda: done.append(1))
-    de = deframer(MODEL, 2)
-    dbg = blocks.message_debug()
-    tb.connect(fr, channel_sim(snr_db, freq_offset, clock_ppm, 0.37, seed=seed + 1), de)
-    tb.msg_connect(de, "segments", dbg, "store")
-    tb.start()
-    sent = {}
-    for b in range(batches):
-        sent[b] = rng.integers(0, 4, 64 * 784).astype(np.uint8)
-        meta = {"batch_id": b, "n_images": 64, "M": 4, "bits_per_symbol": 2,
-                "fingerprint": FINGERPRINT, "constellation": pts, "last": b == batches - 1}
-        fr.builder._handle(make_pdu(meta, sent[b]))
-    deadline = time.monotonic() + 60
-    while not done and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    tb.stop()
-    tb.wait()
-    return sent, [split_pdu(dbg.get_message(i)) for i in range(dbg.num_messages())]
+    sent = {b: rng.integers(0, 4, 64 * 784).astype(np.uint8) for b in range(batches)}
+    pdus = [({"batch_id": b, "n_images": 64, "M": 4, "bits_per_symbol": 2,
+              "fingerprint": FINGERPRINT, "constellation": pts, "last": b == batches - 1},
+             sent[b]) for b in range(batches)]
+    return sent, run_link(pdus, snr_db, seed, MODEL, freq_offset, clock_ppm, timeout=60)
 
 
 @pytest.fixture(scope="module")

@@ -39,13 +39,13 @@ def codec_row(model: str, snr_db: float, images: int, repeats: int = 20) -> dict
     from phydnn.codecs import get_codec
     from phydnn.codecs.bundles import card_codec
     from phydnn.data import load_dataset
-    from phydnn.link import TxHead
+    from phydnn.link import RxTail, TxHead
     from phydnn.link.simulate import simulate_link
 
     card = load_card(model)
     codec = card_codec(card)
     receiver = getattr(get_codec(codec), "default_receiver", "soft")
-    tx = TxHead(model)
+    tx, rx = TxHead(model), RxTail(model, receiver)
     test = load_dataset(card["dataset"], "test")
     batch = test.images[:64].numpy()
     params, macs = tx.side.complexity()
@@ -55,8 +55,8 @@ def codec_row(model: str, snr_db: float, images: int, repeats: int = 20) -> dict
             "head_params": params, "head_macs": macs,
             "bytes_per_64": 64 * values * tx.bits_per_symbol / 8,
             "head_ms": _head_time(tx, batch, repeats) * 1e3,
-            "torch": simulate_link(model, test.subset(images), snr_db, receiver),
-            "torch_full": simulate_link(model, test, snr_db, receiver),
+            "torch": simulate_link((tx, rx), test.subset(images), snr_db),
+            "torch_full": simulate_link((tx, rx), test, snr_db),
             "loopback": loop[receiver], "delivery": loop["delivery"], "images": images}
 
 

@@ -42,9 +42,7 @@ from gnuradio import gr
 from phydnn.blocks.greedy import greedy_block
 from phydnn.blocks.pdu import split_pdu
 from phydnn.codecs.base import PayloadSpec
-from phydnn.link import segment_batch
-from phydnn.link.payload import map_values
-from phydnn.link.segment import FRAME_PAD, frame_payload
+from phydnn.link.segment import FRAME_PAD, frame_payload, segment_payload
 from phydnn.link.timeline import TIMELINE
 from phydnn.report import payload_line
 
@@ -65,18 +63,14 @@ def rrc_taps(sps: int, rolloff: float, span: int = 11) -> np.ndarray:
 
 
 def batch_segments(meta: dict, values: np.ndarray, max_payload: int) -> list:
-    """A payload PDU's (metadata, values) -> the headers and data symbols of its segments.
+    """A payload PDU's (metadata, values) -> its segments (phydnn.link.segment_payload).
     Metadata without payload fields is a psk payload of ``bits_per_symbol`` (as before
     header v2)."""
     spec = PayloadSpec(str(meta.get("kind", "psk")), int(meta["bits_per_symbol"]),
                        int(meta.get("pilot_spacing", 0))).check()
-    n = int(meta["n_images"])
-    data = map_values(spec, np.asarray(values).reshape(n, -1))
-    return segment_batch(data, int(meta["batch_id"]), n, str(meta["fingerprint"]),
-                         spec.bits_per_symbol, max_payload,
-                         codec_id=int(meta.get("codec_id", 1)), kind=spec.kind,
-                         pilot_spacing=spec.pilot_spacing,
-                         codec_field=int(meta.get("codec_field", 0)))
+    return segment_payload(spec, np.asarray(values).reshape(int(meta["n_images"]), -1),
+                           int(meta["batch_id"]), str(meta["fingerprint"]), max_payload,
+                           int(meta.get("codec_id", 1)), int(meta.get("codec_field", 0)))
 
 
 class frame_builder(gr.basic_block):  # noqa: N801

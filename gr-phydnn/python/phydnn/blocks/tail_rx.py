@@ -29,6 +29,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from dataclasses import fields
 
 import numpy as np
 import pmt
@@ -131,26 +132,24 @@ class tail_rx(gr.basic_block):  # noqa: N801
             self._classify(batch)
 
     def _header(self, meta: dict) -> PhyHeader | None:
-        if meta["fingerprint"] != self.tail.fingerprint[:8]:
+        """The segment's header from the deframer's metadata, or None (refused and counted)
+        when it is not this receiver's: another fingerprint, codec or payload."""
+        h = PhyHeader(**{f.name: meta[f.name] for f in fields(PhyHeader)})
+        tail = self.tail
+        if h.fingerprint != tail.fingerprint[:8]:
             self._refuse("wrong_model", f"segments from a transmitter with model fingerprint "
-                         f"{meta['fingerprint']}, this receiver has {self.tail.fingerprint[:8]}"
-                         f" ({self.tail.path}): refused")
-            return None
-        if int(meta.get("codec_id", 1)) != self.tail.codec_id:
-            self._refuse("wrong_codec", f"segments of codec id {meta.get('codec_id')}, this "
-                         f"receiver runs {self.tail.side.codec_name} (id {self.tail.codec_id})")
-            return None
-        if int(meta["bits_per_symbol"]) != self.tail.bits_per_symbol \
-                or meta.get("kind", "psk") != self.tail.spec.kind:
-            self._refuse("wrong_order", f"segments of a {meta.get('kind', 'psk')} payload with "
-                         f"{meta['bits_per_symbol']} bits per symbol, this receiver's model "
-                         f"sends {self.tail.spec.kind} with {self.tail.bits_per_symbol}")
-            return None
-        return PhyHeader(meta["fingerprint"], int(meta["batch_id"]), int(meta["seg_index"]),
-                         int(meta["seg_count"]), int(meta["n_symbols"]), int(meta["n_images"]),
-                         int(meta["bits_per_symbol"]), int(meta.get("per_image", 0)),
-                         int(meta.get("codec_id", 1)), str(meta.get("kind", "psk")),
-                         int(meta.get("pilot_spacing", 0)), int(meta.get("codec_field", 0)))
+                         f"{h.fingerprint}, this receiver has {tail.fingerprint[:8]}"
+                         f" ({tail.path}): refused")
+        elif h.codec_id != tail.codec_id:
+            self._refuse("wrong_codec", f"segments of codec id {h.codec_id}, this receiver "
+                         f"runs {tail.side.codec_name} (id {tail.codec_id})")
+        elif h.bits_per_symbol != tail.bits_per_symbol or h.kind != tail.spec.kind:
+            self._refuse("wrong_order", f"segments of a {h.kind} payload with "
+                         f"{h.bits_per_symbol} bits per symbol, this receiver's model sends "
+                         f"{tail.spec.kind} with {tail.bits_per_symbol}")
+        else:
+            return h
+        return None
 
     def _refuse(self, reason: str, line: str) -> None:
         self.counts[f"rejected_{reason}"] += 1

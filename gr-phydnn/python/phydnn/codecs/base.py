@@ -83,7 +83,8 @@ class RxPayload:
     """What the link hands a receiver for one batch (N images, L values each): ``values``
     (psk: complex symbols, analog: real values, bits: LLRs), ``noise_var`` per value (psk:
     complex noise per symbol; analog: per real value; bits: of the symbol carrying the bit),
-    ``erased`` (N, L) where no segment arrived (values there are 0, LLRs 0)."""
+    ``erased`` (N, L) where no segment arrived (values there are 0, LLRs 0, noise variance
+    1)."""
 
     kind: str
     values: np.ndarray

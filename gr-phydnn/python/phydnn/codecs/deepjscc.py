@@ -53,9 +53,7 @@ class DeepJSCC(nn.Module):
 
     def receive(self, values: Tensor, noise_var: Tensor, erased: Tensor,
                 receiver: str = "soft") -> Tensor:
-        values = values[:, :self.values].float()
-        return self.decoder(torch.where(erased[:, :self.values], torch.zeros_like(values),
-                                        values))
+        return self.decoder(values[:, :self.values].float())   # erased values come as 0
 
     def simulate(self, x: Tensor, noise_var: float, receiver: str = "soft",
                  generator: torch.Generator | None = None) -> Tensor:

@@ -97,13 +97,12 @@ class DTJSCC(nn.Module):
     def receive(self, symbols: Tensor, noise_var: Tensor, erased: Tensor,
                 receiver: str) -> Tensor:
         """Class logits from received symbols (N, C): nearest point (hard) or posterior
-        (soft) weights over the codewords; erased positions take the mean codeword."""
-        symbols = torch.where(erased, torch.zeros_like(symbols), symbols)
-        nv = torch.where(erased | ~(noise_var > 0), torch.ones_like(noise_var), noise_var)
+        (soft) weights over the codewords; erased positions (symbol 0, noise variance 1: the
+        link's convention) take the mean codeword."""
         if receiver == "hard":
             w = F.one_hot(self.constellation.demodulate_hard(symbols), self.order).float()
         else:
-            w = self.constellation.demodulate_soft(symbols, nv)
+            w = self.constellation.demodulate_soft(symbols, noise_var)
         w = torch.where(erased.unsqueeze(-1), torch.full_like(w, 1.0 / self.order), w)
         return self.decoder(self._maps(w))
 

@@ -29,34 +29,23 @@ from phydnn.codecs.base import (
 )
 from phydnn.codecs.registry import register_codec
 from phydnn.errors import CheckpointError, check_choice
+from phydnn.models.bundle import phydnn_from_state
 from phydnn.models.complexity import count_macs, count_params
-from phydnn.models.context import independent_pairs
-from phydnn.models.phydnn_net import RECEIVERS, PhyDNN, build_phydnn
-from phydnn.models.registry import build_backbone
+from phydnn.models.phydnn_net import RECEIVERS, PhyDNN
 
 __all__ = ["PhyDNNCodec", "build_from_card"]
 
 
 def build_from_card(state: dict[str, torch.Tensor], card: dict[str, Any],
                     keys: tuple[str, ...]) -> PhyDNN:
-    """The PhyDNN a card describes, with the weights under ``keys`` loaded (the rest of the
-    network stays as built: a TX bundle has no tail). Refuses weights that do not fit."""
-    backbone = build_backbone(card["backbone"], int(card["in_channels"]),
-                              int(card["num_classes"]))
-    model = build_phydnn(backbone, card["split"], int(card["M"]), tuple(card["input_shape"]),
-                         card.get("scoring", "distance"))
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if k.startswith(keys) and k not in ("prior", "pairs")]
-    if missing or unexpected:
-        raise CheckpointError(f"{card['path']}: weights do not fit a {card['backbone']} PhyDNN "
-                              f"split at {card['split']} with M={card['M']} (missing "
-                              f"{missing[:3]}, unexpected {list(unexpected)[:3]})")
-    if "pairs" not in state:        # made before neighbour statistics: independent ones
-        model.pairs = independent_pairs(model.prior)
+    """The PhyDNN a card describes, with the weights under ``keys`` loaded
+    (:func:`~phydnn.models.bundle.phydnn_from_state`), checked against the card's
+    fingerprint."""
+    model = phydnn_from_state(state, card, card["path"], keys)
     if card.get("fingerprint") and model.fingerprint() != card["fingerprint"]:
         raise CheckpointError(f"{card['path']}: the weights' fingerprint "
                               f"{model.fingerprint()} is not the card's {card['fingerprint']}")
-    return model.eval()
+    return model
 
 
 class PhyDNNTransmitter(Transmitter):
@@ -100,8 +89,6 @@ class PhyDNNReceiver(Receiver):
         sym = torch.from_numpy(payload.values.astype(np.complex64)).reshape(shape)
         nv = torch.from_numpy(payload.noise_var.astype(np.float32)).reshape(shape)
         erased = torch.from_numpy(payload.erased).reshape(shape)
-        sym = torch.where(erased, torch.zeros_like(sym), sym)
-        nv = torch.where(erased | ~(nv > 0), torch.ones_like(nv), nv)
         logits = self.model.tail(self.model.codebook.lookup(self.weights(sym, nv, erased)))
         return CodecOutput(torch.softmax(logits, 1).numpy().astype(np.float32))
 

@@ -125,5 +125,4 @@ class RxTail(_Endpoint):
         nv = batch.noise_var.reshape(batch.n_images, -1)
         payload = unmap_symbols(self.spec, sym, nv, values, field)
         out = self.side.decode(payload)
-        return Prediction(batch.batch_id, out.labels, out.probabilities,
-                          payload.erased.any(1), out)
+        return Prediction(batch.batch_id, out.labels, out.probabilities, batch.erased(), out)

@@ -82,14 +82,16 @@ def map_values(spec: PayloadSpec, values: np.ndarray) -> np.ndarray:
 def unmap_symbols(spec: PayloadSpec, symbols: np.ndarray, noise_var: np.ndarray,
                   values: int, codec_field: int = 0) -> RxPayload:
     """Received data symbols (N, S) (NaN where erased) and their complex noise variance ->
-    what the codec takes for ``values`` values per image (see the module docstring)."""
+    what the codec takes for ``values`` values per image (see the module docstring). Erased
+    values come as 0 (LLR 0) with noise variance 1 and flagged in ``erased``: receivers
+    decide what to fill there, never what to do with NaN."""
     n = symbols.shape[0]
     erased_sym = np.isnan(symbols.real)
     nv = np.where(erased_sym | ~(noise_var > 0), 1.0, noise_var).astype(np.float32)
     y = np.where(erased_sym, 0, symbols).astype(np.complex64)
     if spec.kind == "psk":
-        return RxPayload("psk", np.where(erased_sym, np.nan, y)[:, :values].astype(np.complex64),
-                         nv[:, :values], erased_sym[:, :values], codec_field)
+        return RxPayload("psk", y[:, :values], nv[:, :values], erased_sym[:, :values],
+                         codec_field)
     if spec.kind == "analog":
         out = np.empty((n, 2 * y.shape[1]), np.float32)
         out[:, 0::2], out[:, 1::2] = y.real * _SQRT2, y.imag * _SQRT2

@@ -17,12 +17,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from phydnn.codecs.base import PayloadSpec
 from phydnn.link.header import HEADER_SYMBOLS, MAX_PAYLOAD, HeaderError, PhyHeader, encode_header
-from phydnn.link.payload import insert_pilots, on_air_length
+from phydnn.link.payload import insert_pilots, map_values, on_air_length
 from phydnn.link.preamble import PREAMBLE
 
 __all__ = ["FRAME_PAD", "MAX_BATCH_IMAGES", "ReceivedBatch", "Reassembler", "frame_length",
-           "frame_payload", "frame_symbols", "segment_batch", "segment_layout"]
+           "frame_payload", "frame_symbols", "segment_batch", "segment_layout",
+           "segment_payload"]
 
 FRAME_PAD = 16   # zero symbols after every frame: the TX pulse-shaping filter empties in-burst
 MAX_BATCH_IMAGES = 4096   # a receiver sizes no batch beyond this (a header could claim 65535)
@@ -57,6 +59,17 @@ def segment_batch(data: np.ndarray, batch_id: int, n_images: int, fingerprint: s
         n_air = on_air_length(len(part), base.pilot_spacing)
         out.append((replace(base, seg_index=i, n_symbols=n_air).check(), part))
     return out
+
+
+def segment_payload(spec: PayloadSpec, values: np.ndarray, batch_id: int, fingerprint: str,
+                    max_payload: int, codec_id: int = 1, codec_field: int = 0
+                    ) -> list[tuple[PhyHeader, np.ndarray]]:
+    """A batch's values (N, L) of any payload kind -> the headers and data symbols of its
+    segments (:func:`~phydnn.link.payload.map_values`, then :func:`segment_batch`)."""
+    data = map_values(spec, values)
+    return segment_batch(data, batch_id, len(data), fingerprint, spec.bits_per_symbol,
+                         max_payload, codec_id=codec_id, kind=spec.kind,
+                         pilot_spacing=spec.pilot_spacing, codec_field=codec_field)
 
 
 def frame_length(n_payload: int, pad: int = FRAME_PAD) -> int:

@@ -19,10 +19,12 @@ from phydnn.phy.channel import snr_db_to_noise_var
 __all__ = ["simulate_link"]
 
 
-def simulate_link(model: str | Path, data: ImageDataset, snr_db: float, receiver: str = "soft",
-                  batch_size: int = 500, seed: int = 0) -> float:
-    """Accuracy of ``model``'s codec on ``data`` at Es/N0 = ``snr_db`` (one seeded draw)."""
-    tx, rx = TxHead(model), RxTail(model, receiver)
+def simulate_link(model: str | Path | tuple[TxHead, RxTail], data: ImageDataset,
+                  snr_db: float, receiver: str = "soft", batch_size: int = 500,
+                  seed: int = 0) -> float:
+    """Accuracy of ``model``'s codec (a bundle, or its two ends already loaded: then
+    ``receiver`` is theirs) on ``data`` at Es/N0 = ``snr_db`` (one seeded draw)."""
+    tx, rx = model if isinstance(model, tuple) else (TxHead(model), RxTail(model, receiver))
     rng = np.random.default_rng(seed)
     nv = snr_db_to_noise_var(float(snr_db))
     correct = 0

@@ -34,7 +34,7 @@ import numpy as np
 
 from phydnn.codecs.base import PayloadSpec
 from phydnn.link.header import HEADER_SYMBOLS, HeaderError, PhyHeader, decode_header
-from phydnn.link.payload import PILOT, data_length, pilot_index, remove_pilots
+from phydnn.link.payload import PILOT, data_length, pilot_index
 from phydnn.link.preamble import SYNC_WORD
 from phydnn.phy.constellation import psk_points
 
@@ -271,7 +271,7 @@ class SegmentSync:
         """Derotate an analog payload by the carried phase and frequency, then by the phase
         of its pilots (each the angle of the mean of :data:`PILOT_WINDOW` neighbouring
         pilots, unwrapped from 0, drawn as a line between pilots). Returns the derotated
-        payload and its pilots."""
+        data symbols and pilots."""
         n_data = data_length(len(y), spacing)
         if n_data is None:
             raise HeaderError("length", f"{len(y)} payload symbols do not fit pilots every "
@@ -285,7 +285,9 @@ class SegmentSync:
         smooth = np.convolve(z, kernel, "same")
         theta = _unwrap_from_zero(np.angle(smooth))
         out = r * _rotator(np.interp(n, at, theta))
-        return out, out[at]
+        is_data = np.ones(len(out), bool)
+        is_data[at] = False
+        return out[is_data], out[at]
 
     def sync_payload(self, state: HeaderState, symbols: np.ndarray) -> SyncResult:
         """Track through the payload the header announced; ``symbols`` as for
@@ -296,10 +298,9 @@ class SegmentSync:
             raise HeaderError("truncated", f"payload of {h.n_symbols} symbols cut")
         y = symbols[HEADER_SPAN:end]
         if h.kind == "analog":
-            payload, pilots = self._track_pilots(y, h.pilot_spacing, state.phase, state.freq,
-                                                 state.amp)
+            data, pilots = self._track_pilots(y, h.pilot_spacing, state.phase, state.freq,
+                                              state.amp)
             tail, silence = pilots[-TAIL_PILOTS:], SILENCE_PILOTS
-            data = remove_pilots(payload, h.pilot_spacing)
         else:
             data, _, _ = self._track(y, self.points(h.bits_per_symbol), state.phase,
                                      state.freq, state.amp, BLOCK)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
 from phydnn.checkpoint import load_bundle, save_bundle
 from phydnn.errors import CheckpointError
@@ -13,7 +13,7 @@ from phydnn.models.context import independent_pairs
 from phydnn.models.phydnn_net import PhyDNN, build_phydnn
 from phydnn.models.registry import backbone_names, build_backbone
 
-__all__ = ["save_backbone", "load_backbone", "save_phydnn", "load_phydnn"]
+__all__ = ["save_backbone", "load_backbone", "save_phydnn", "load_phydnn", "phydnn_from_state"]
 
 
 def save_backbone(path: str | Path, model: nn.Module, card: dict[str, Any]) -> Path:
@@ -69,16 +69,26 @@ def load_phydnn(path: str | Path, expect: dict[str, Any] | None = None,
         if card.get(key) != want:
             raise CheckpointError(f"{path} was made for {key}={card.get(key)!r}, "
                                   f"but {key}={want!r} was asked")
+    model = phydnn_from_state(state, card, path)
+    model.constellation = model.constellation.to(device)
+    return model.to(device).eval(), card
+
+
+def phydnn_from_state(state: dict[str, Tensor], card: dict[str, Any], path: str | Path,
+                      keys: tuple[str, ...] = ("",)) -> PhyDNN:
+    """The PhyDNN a card describes with ``state`` loaded; only weights under ``keys`` must be
+    there (a TX bundle has no tail, an RX bundle no head: the rest stays as built). Bundles
+    made before the source model existed load with a uniform prior and independent
+    neighbours."""
     backbone = build_backbone(card["backbone"], int(card["in_channels"]),
                               int(card["num_classes"]))
     model = build_phydnn(backbone, card["split"], int(card["M"]), tuple(card["input_shape"]),
                          card.get("scoring", "distance"))
     missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if k not in ("prior", "pairs")]  # made before they existed
+    missing = [k for k in missing if k.startswith(keys) and k not in ("prior", "pairs")]
     if "pairs" not in state:        # no neighbour statistics: independent neighbours
         model.pairs = independent_pairs(model.prior)
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not fit a {card['backbone']} PhyDNN split "
                               f"at {card['split']} with M={card['M']}")
-    model.constellation = model.constellation.to(device)
-    return model.to(device).eval(), card
+    return model.eval()

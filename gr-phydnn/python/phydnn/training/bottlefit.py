@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from phydnn import __version__
-from phydnn.checkpoint import bundle_paths, load_bundle, save_bundle
+from phydnn.checkpoint import load_bundle, save_bundle
 from phydnn.data import ImageDataset, iterate_batches, load_dataset, num_batches
 from phydnn.errors import CheckpointError, ConfigError, check_non_negative, check_positive
 from phydnn.models import build_backbone, count_params, load_backbone
@@ -32,6 +32,7 @@ from phydnn.models.bottleneck import BottleneckSplit
 from phydnn.models.modes import eval_mode
 from phydnn.training.evaluate import accuracy
 from phydnn.training.progress import progress
+from phydnn.training.records import machine, refuse_overwrite
 
 __all__ = ["BottleFitConfig", "load_bottlefit", "train_bottlefit"]
 
@@ -68,10 +69,7 @@ class BottleFitConfig:
         check_positive("temperature", self.temperature)
         if not 0.0 <= self.alpha <= 1.0:
             raise ConfigError(f"alpha={self.alpha} is not allowed; it must be in [0, 1]")
-        weights, card = bundle_paths(self.out)
-        if (weights.exists() or card.exists()) and not self.force:
-            raise ConfigError(f"out={self.out!r} already holds a model; pass --force to "
-                              f"replace it or choose another --out")
+        refuse_overwrite(self.out, self.force)
 
 
 def _batches(data: ImageDataset, cfg: BottleFitConfig, gen: torch.Generator, desc: str):
@@ -199,7 +197,7 @@ def _card(cfg: BottleFitConfig, tcard: dict[str, Any], student: BottleneckSplit,
         "stage1_feature_mse": [round(v, 5) for v in mse],
         "stage2_kd_loss": [round(v, 5) for v in kd],
         "training_time_s": round(elapsed, 1),
-        "machine": f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}",
+        "machine": machine(),
         "command": cfg.command or "phydnn bottlefit", "config": config,
         "gr_phydnn_version": __version__,
     }

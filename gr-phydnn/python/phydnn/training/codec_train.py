@@ -37,6 +37,7 @@ from phydnn.models import count_macs, count_params
 from phydnn.phy.channel import snr_db_to_noise_var
 from phydnn.training.finetune import CARD_SNRS
 from phydnn.training.progress import progress
+from phydnn.training.records import machine, refuse_overwrite
 
 __all__ = ["CodecTrainConfig", "codec_accuracy", "train_codec"]
 
@@ -122,10 +123,7 @@ class _Run:
     def __init__(self, cfg: CodecTrainConfig) -> None:
         self.codec = cfg.check()
         self.cfg = cfg
-        weights, card = bundle_paths(cfg.out)
-        if (weights.exists() or card.exists()) and not (cfg.force or cfg.resume):
-            raise ConfigError(f"out={cfg.out!r} already holds a model; pass --force to "
-                              f"replace it or choose another --out")
+        refuse_overwrite(cfg.out, cfg.force, cfg.resume)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
@@ -254,7 +252,7 @@ class _Run:
                            "best_accuracy": round(self.best[0], 4), "best_epoch": self.best[1]},
             "train_images": len(self.train), "epochs": cfg.epochs,
             "training_time_s": round(self.elapsed, 1), "weights_dtype": cfg.weights_dtype,
-            "machine": f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}",
+            "machine": machine(),
             "command": cfg.command or "phydnn train-codec", "config": _config(cfg),
             "gr_phydnn_version": __version__,
         }

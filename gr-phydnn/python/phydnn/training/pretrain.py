@@ -27,6 +27,7 @@ from phydnn.errors import ConfigError, check_non_negative, check_positive
 from phydnn.models import build_backbone, count_params, save_backbone
 from phydnn.training.evaluate import accuracy
 from phydnn.training.progress import progress
+from phydnn.training.records import machine, refuse_overwrite
 
 __all__ = ["PretrainConfig", "pretrain"]
 
@@ -59,13 +60,6 @@ class PretrainConfig:
         check_non_negative("weight_decay", self.weight_decay)
         check_non_negative("threads", self.threads, integer=True)
         check_non_negative("train_subset", self.train_subset, integer=True)
-
-
-def _refuse_overwrite(cfg: PretrainConfig) -> None:
-    weights, card = bundle_paths(cfg.out)
-    if (weights.exists() or card.exists()) and not (cfg.force or cfg.resume):
-        raise ConfigError(f"out={cfg.out!r} already holds a model; pass --force to replace it "
-                          f"or choose another --out")
 
 
 def _resume_path(cfg: PretrainConfig) -> Path:
@@ -130,7 +124,7 @@ def _train_epoch(model: nn.Module, data: ImageDataset, opt: torch.optim.Optimize
 def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     """Train ``cfg.backbone`` on ``cfg.dataset`` from scratch; returns the model card."""
     cfg.check()
-    _refuse_overwrite(cfg)
+    refuse_overwrite(cfg.out, cfg.force, cfg.resume)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -179,7 +173,7 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
         "test_accuracy": round(test_acc, 4), "test_images": len(test),
         "train_images": len(train), "epochs": cfg.epochs,
         "training_time_s": round(elapsed, 1),
-        "machine": f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}",
+        "machine": machine(),
         "command": cfg.command or "phydnn pretrain", "config": _card_config(cfg),
         "gr_phydnn_version": __version__,
     }
