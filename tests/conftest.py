@@ -44,6 +44,21 @@ def poll(condition, timeout: float, what: str) -> None:
         time.sleep(0.01)
 
 
+def read_lines(stream) -> list[str]:
+    """The lines of ``stream`` (a subprocess pipe), appended to the returned list as they
+    arrive by a reader thread, so that a test can :func:`poll` for an event in a program's
+    output while the program runs."""
+    import threading
+
+    lines: list[str] = []
+
+    def pump() -> None:
+        for line in stream:
+            lines.append(line)
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
 def run_link(pdus: list, snr_db: float, seed: int, deframer_model: str = "",
              freq_offset: float = 1e-3, clock_ppm: float = 50.0, timeout: float = 120.0):
     """(metadata, data) payload PDUs (the last flagged ``last``) through framer -> channel

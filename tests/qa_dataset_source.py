@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import requires_gnuradio
+from conftest import poll, read_lines, requires_gnuradio
 
 pytestmark = requires_gnuradio
 
@@ -71,9 +71,17 @@ def test_shipped_flowgraph_compiles_headless_and_runs(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     program = tmp_path / "dataset_source_debug.py"
     assert "phydnn.dataset_source('digits'" in program.read_text()
-    proc = subprocess.Popen([sys.executable, str(program)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)  # the source posts its 2 batches at start; then "Press Enter to quit"
-    out, err = proc.communicate("\n", timeout=60)
+    # line-buffered stdout (message_debug prints through C stdio): each PDU is read as it
+    # is printed, and Enter is pressed once both batches are there, not after a fixed time
+    proc = subprocess.Popen(["stdbuf", "-oL", sys.executable, "-u", str(program)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    lines = read_lines(proc.stdout)
+    poll(lambda: "".join(lines).count("batch_id") >= 2 or proc.poll() is not None, 60,
+         "the two batches printed by message_debug")
+    proc.stdin.write("\n")
+    proc.stdin.close()
+    proc.wait(timeout=60)
+    err, out = proc.stderr.read(), "".join(lines)
     assert proc.returncode == 0, err[-2000:]
     assert out.count("batch_id") == 2 and "n_images" in out

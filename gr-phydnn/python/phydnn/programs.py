@@ -79,13 +79,16 @@ def _noise(line: str) -> bool:
 
 
 def parse_summary(text: str) -> dict[str, float]:
-    """Numbers of the RX summary: images, accuracy (%), segments ok / lost, snr_db."""
+    """Numbers of the RX summary: images, accuracy (%), segments ok / lost, snr_db,
+    never_seen (read from the summary on, not from the status lines before it)."""
     out: dict[str, float] = {}
+    start = text.find("phydnn RX summary")
+    text = text[start:] if start >= 0 else text
     patterns = {"images": r"images classified : (\d+)", "accuracy": r"accuracy\s+: ([\d.]+) %",
                 "segments_ok": r"segments\s+: (\d+) ok", "segments_lost": r"ok, (\d+) lost",
                 "snr_db": r"SNR \(estimated\)\s+: (-?[\d.]+|nan) dB",
                 "delivery": r"segment delivery\s+: ([\d.]+) %",
-                "partial": r"\((\d+) partial\)"}
+                "partial": r"\((\d+) partial\)", "never_seen": r"never seen\s+: (\d+)"}
     for key, pat in patterns.items():
         m = re.search(pat, text)
         if m:

@@ -6,7 +6,10 @@ per segment: payload symbols normalised to unit power, c32; metadata: the PHY he
 every detection that failed: header CRC or fields, bits per symbol, a payload cut short; a
 PDU with key ``event`` for every gap in the radio's stream, that is every ``rx_time`` tag after
 the first: what gr-uhd's usrp_source sends after an overflow) and ``constellation`` (a few
-payload symbols of a segment, at most 20 times a second, for a display). A correlator peak
+payload symbols of a segment, at most 20 times a second, for a display) and ``status`` (once a
+second, samples flowing or not: samples in, their mean power in dB full scale, correlator
+detections, sync words found, false alarms, segments; what the Tail RX's status line and
+its "nothing heard" hint report). A correlator peak
 without a sync word under it (data or noise) is dropped and counted as a false alarm; side
 peaks of a refused sync word are dropped with it, so each frame is refused once.
 Inside, GNU Radio's blocks do the stream DSP:
@@ -29,6 +32,7 @@ Inside, GNU Radio's blocks do the stream DSP:
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter, deque
 
@@ -46,6 +50,7 @@ __all__ = ["deframer", "segment_sync"]
 
 NFILTERS = 32
 DISPLAY_INTERVAL_S = 0.05      # constellation PDUs for a display: at most 20 per second
+STATUS_INTERVAL_S = 1.0        # status PDUs: about once a second while samples flow
 MAX_CLOCK_DEVIATION = 0.005    # +-5000 ppm of the symbol period: far beyond any radio clock
 REFINE = 4                     # symbols around a corr_est tag searched for the sync word
 
@@ -60,6 +65,10 @@ class segment_sync(gr.sync_block):  # noqa: N801
         self.display = int(display_symbols)
         self.message_port_register_out(pmt.intern("segments"))
         self.message_port_register_out(pmt.intern("constellation"))
+        self.message_port_register_out(pmt.intern("status"))
+        self.samples_in = lambda: self.nitems_read(0)   # the hier block counts at its input
+        self.power_db = float("nan")             # mean |x|^2 of the latest work call, dBFS
+        self._last_status = 0.0
         self._buf = np.zeros(0, dtype=np.complex64)
         self._buf_start = 0                      # absolute index of _buf[0]
         self._candidates: list[int] = []         # absolute sync-word starts
@@ -87,12 +96,45 @@ class segment_sync(gr.sync_block):  # noqa: N801
             self._stream_timed = True
         self._buf = np.concatenate([self._buf, x])
         self._process()
+        self._measure(x)
         keep_from = min(self._candidates + [start + len(x) - len(SYNC_WORD) - 2])
         drop = max(0, keep_from - 1 - self._buf_start)
         if drop:
             self._buf = self._buf[drop:]
             self._buf_start += drop
         return len(x)
+
+    def _measure(self, x: np.ndarray) -> None:
+        """The mean power of the latest samples, at most every :data:`STATUS_INTERVAL_S`."""
+        now = time.monotonic()
+        if now - self._last_status < STATUS_INTERVAL_S or not len(x):
+            return
+        self._last_status = now
+        power = float(np.vdot(x, x).real) / len(x)
+        self.power_db = 10 * np.log10(power) if power > 0 else -np.inf
+
+    def start(self) -> bool:
+        """Publish the counters on ``status`` every :data:`STATUS_INTERVAL_S` from a thread
+        of this block's own, so that they keep coming when no samples do."""
+        self._stopping = threading.Event()
+        threading.Thread(target=self._status_loop, daemon=True).start()
+        return True
+
+    def stop(self) -> bool:
+        self._stopping.set()
+        return True
+
+    def _status_loop(self) -> None:
+        while not self._stopping.wait(STATUS_INTERVAL_S):
+            meta = {"samples": int(self.samples_in()), "power_db": self.power_db,
+                    "detections": self.detections, "sync_words": self.sync_words(),
+                    "false_alarms": self.false_alarms, "segments": self.segments}
+            self.message_port_pub(pmt.intern("status"),
+                                  make_pdu(meta, np.zeros(0, dtype=np.complex64)))
+
+    def sync_words(self) -> int:
+        """Sync words found: segments delivered and frames refused after their sync word."""
+        return self.segments + sum(list(self.rejected.values()))
 
     def _locate(self, at: int) -> tuple[int, float]:
         """(absolute start, fit) of the sync word near candidate ``at``, once per candidate
@@ -203,6 +245,7 @@ class deframer(gr.hier_block2):  # noqa: N801
                                 gr.io_signature(0, 0, 0))
         self.message_port_register_hier_out("segments")
         self.message_port_register_hier_out("constellation")
+        self.message_port_register_hier_out("status")
         sps = int(sps)
         if sps < 2:
             raise ValueError(f"sps={sps} is not allowed; samples per symbol must be >= 2")
@@ -215,8 +258,10 @@ class deframer(gr.hier_block2):  # noqa: N801
         self.detect = digital.corr_est_cc(SYNC_WORD.tolist(), 1, 0, threshold,
                                           digital.THRESHOLD_DYNAMIC)
         self.sync = segment_sync(expect)
+        self.sync.samples_in = lambda: self.timing.nitems_read(0)
         chain = [self, self.fll, self.timing, self.detect, self.sync] if use_fll else \
             [self, self.timing, self.detect, self.sync]
         self.connect(*chain)
         self.msg_connect(self.sync, "segments", self, "segments")
         self.msg_connect(self.sync, "constellation", self, "constellation")
+        self.msg_connect(self.sync, "status", self, "status")

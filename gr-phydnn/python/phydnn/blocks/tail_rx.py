@@ -20,6 +20,19 @@ source sends, in the same order, repeating it as the source does).
 Each batch's last segment, tail compute and predictions are marked in
 :data:`phydnn.link.timeline.TIMELINE`; ``timing_log`` (a CSV path) writes the per-batch
 latency breakdown at the end of the run (the stages of one process: the loopback).
+
+A receiver says what it hears. Input ``status`` takes the deframer's counters (samples in,
+their power, sync words); every ``status_interval_s`` the block prints one status line
+(samples in, sync words, segments, refusals by reason, estimated SNR, images) and publishes
+it on output ``status`` (a PDU whose metadata holds the counters, with ``summary`` added at
+the end), and after ``hint_after_s`` without a segment (a sync word with a header that
+decodes) it prints a hint naming what it heard (nothing, samples without sync words, sync
+words whose headers fail) and the likely
+causes (no transmitter, another samples-per-symbol or sample rate, frequency, gain). Every
+stop prints the summary: the expected images all classified, the idle timeout after the
+transmitter fell silent, or the flowgraph stopped (SIGINT, SIGTERM, the window closed).
+Images of batches of which no segment arrived are counted as never seen, apart from the
+images received, and are not scored.
 """
 
 from __future__ import annotations
@@ -42,7 +55,14 @@ from phydnn.link.segment import ReceivedBatch, frame_length
 from phydnn.link.timeline import TIMELINE, write_latency_csv
 from phydnn.report import payload_line
 
-__all__ = ["tail_rx"]
+__all__ = ["tail_rx", "window_shown"]
+
+
+def window_shown() -> bool:
+    """Whether this program's Qt window is on a screen (not Qt's offscreen platform, which
+    ``phydnn loopback`` without ``--gui`` and the tests use)."""
+    return os.environ.get("QT_QPA_PLATFORM") != "offscreen" and bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 class tail_rx(gr.basic_block):  # noqa: N801
@@ -52,8 +72,9 @@ class tail_rx(gr.basic_block):  # noqa: N801
                  receiver: str = "soft",
                  n_images: int = 0, label_dataset: str = "", label_split: str = "test",
                  batch_size: int = 64, samp_rate: float = 20e6, sps: int = 2,
-                 idle_timeout_s: float = 5.0, exit_when_done: bool = False,
-                 threads: int = 0, timing_log: str = "") -> None:
+                 idle_timeout_s: float = 5.0, exit_when_done: int = 0,
+                 threads: int = 0, timing_log: str = "", status_interval_s: float = 10.0,
+                 hint_after_s: float = 15.0) -> None:
         gr.basic_block.__init__(self, name="phydnn_tail_rx", in_sig=None, out_sig=None)
         self.tail = RxTail(model, receiver, threads)
         self.reasm = Reassembler(self.tail.check)
@@ -62,11 +83,15 @@ class tail_rx(gr.basic_block):  # noqa: N801
         self.batch_size = int(batch_size)
         self.labels = load_dataset(label_dataset, label_split).labels.numpy() \
             if label_dataset else None
-        self.idle_timeout_s, self.exit_when_done = float(idle_timeout_s), bool(exit_when_done)
+        self.idle_timeout_s, self.exit_when_done = float(idle_timeout_s), int(exit_when_done)
         self.timing_log = str(timing_log)
+        self.status_interval_s, self.hint_after_s = float(status_interval_s), float(hint_after_s)
         self.message_port_register_in(pmt.intern("segments"))
+        self.message_port_register_in(pmt.intern("status"))
         self.message_port_register_out(pmt.intern("predictions"))
+        self.message_port_register_out(pmt.intern("status"))
         self.set_msg_handler(pmt.intern("segments"), self._handle)
+        self.set_msg_handler(pmt.intern("status"), self._handle_status)
         self.lock = threading.Lock()
         self.done = threading.Event()
         self.counts: Counter[str] = Counter()
@@ -79,8 +104,14 @@ class tail_rx(gr.basic_block):  # noqa: N801
         self.tail_s = 0.0
         self.last_snr_db = float("nan")
         self.t_first = self.t_last = 0.0
+        self.t_start = self.t_sync = time.time()  # start of the run, last sync word heard
+        self.heard: dict = {}                      # the deframer's latest status counters
+        self.frames_refused = self._refused_at_segment = 0   # by the deframer: in all, and
+                                                  # up to the last good segment
+        self.stopped_early = False
+        self._hinted = 0        # 0: no hint this silence; 1: one for no samples; 2: for samples
         self._warned: set[str] = set()
-        self._timer: threading.Thread | None = None
+        self._watcher: threading.Thread | None = None
 
     # --- probes ---------------------------------------------------------------------------
     def accuracy(self) -> float:
@@ -98,12 +129,15 @@ class tail_rx(gr.basic_block):  # noqa: N801
         with self.lock:
             self.t_last = time.time()
             self.t_first = self.t_first or self.t_last
-            if "rejected" in meta:
-                self.counts[f"rejected_{meta['rejected']}"] += 1
-                return
             if "event" in meta:
                 self.counts[f"event_{meta['event']}"] += 1
                 return
+            if "rejected" in meta:                       # by the deframer, after a sync word
+                self.counts[f"rejected_{meta['rejected']}"] += 1
+                self.frames_refused += 1
+                return
+            self.t_sync, self._hinted = self.t_last, 0    # a sync word with a good header
+            self._refused_at_segment = self.frames_refused
             try:
                 self._place(meta, data)
             except HeaderError as err:
@@ -111,7 +145,11 @@ class tail_rx(gr.basic_block):  # noqa: N801
             except (KeyError, TypeError, ValueError) as err:
                 self._refuse("malformed", f"a segment PDU without the deframer's metadata "
                              f"({type(err).__name__}: {err}): refused")
-        self._arm_idle_timer()
+
+    def _handle_status(self, msg: pmt.pmt_t) -> None:
+        meta, _ = split_pdu(msg)
+        with self.lock:
+            self.heard = meta
 
     def _place(self, meta: dict, data) -> None:
         """Check one segment against the model, reassemble, classify what completes."""
@@ -169,60 +207,163 @@ class tail_rx(gr.basic_block):  # noqa: N801
         self.partial_images += int(pred.partial.sum())
         self.counts["segments_lost"] += len([s for s in batch.segments_missing if s >= 0])
         self.last_snr_db = batch.snr_db
+        meta = {"batch_id": batch.batch_id, "n_images": batch.n_images,
+                "labels": pred.labels, "partial": pred.partial.astype(np.int32),
+                "snr_db": batch.snr_db, "segments_missing": len(batch.segments_missing),
+                "segments_expected": batch.segments_expected}
         if self.labels is not None:
             start = batch.batch_id * self.batch_size   # the source repeats its split
             truth = self.labels[(start + np.arange(batch.n_images)) % len(self.labels)]
+            meta["true_labels"] = truth.astype(np.int32)
             hit = truth == pred.labels
             self.correct += int(hit.sum())
             self.labelled += batch.n_images
             self.partial_correct += int(hit[pred.partial].sum())
             self.partial_labelled += int(pred.partial.sum())
-        meta = {"batch_id": batch.batch_id, "n_images": batch.n_images,
-                "labels": pred.labels, "partial": pred.partial.astype(np.int32),
-                "snr_db": batch.snr_db, "segments_missing": len(batch.segments_missing)}
         self.message_port_pub(pmt.intern("predictions"),
                               make_pdu(meta, pred.probabilities.reshape(-1)))
         TIMELINE.mark(batch.batch_id, "done", time.time())
         if self.expected and self.images >= self.expected:
             self._finish()
 
-    # --- end of a run ---------------------------------------------------------------------
-    def _arm_idle_timer(self) -> None:
-        if self._timer is None and self.idle_timeout_s > 0:
-            self._timer = threading.Thread(target=self._idle_watch, daemon=True)
-            self._timer.start()
+    # --- the run: start, watch, stop -----------------------------------------------------
+    def start(self) -> bool:
+        self.t_start = self.t_sync = time.time()
+        self._watcher = threading.Thread(target=self._watch, daemon=True)
+        self._watcher.start()
+        return True
 
-    def _idle_watch(self) -> None:
-        while not self.done.is_set():
-            time.sleep(min(self.idle_timeout_s / 4, 0.25))
-            with self.lock:
-                if self.done.is_set() or time.time() - self.t_last < self.idle_timeout_s:
-                    continue
+    def stop(self) -> bool:
+        """The flowgraph stops (SIGINT, SIGTERM, window closed, end of a program): every stop
+        prints the summary; batches still being reassembled are classified first."""
+        with self.lock:
+            self.exit_when_done = 0              # stopping already
+            if not self.done.is_set():
+                self.stopped_early = bool(self.expected) and self.images < self.expected
                 for batch in self.reasm.flush():
                     self._classify(batch)
-                if self.expected and self.images < self.expected:
-                    self._classify_unseen()
-                    self._finish()
+                self._count_unseen()
+                self._finish(exit_program=False)
+        return True
 
-    def _classify_unseen(self) -> None:
-        """Batches of which no segment arrived: all positions erased, still classified."""
+    def _watch(self) -> None:
+        """Every 0.25 s: the idle timeout, the periodic status line, the hint."""
+        next_status = self.t_start + self.status_interval_s
+        while not self.done.wait(0.25):
+            now = time.time()
+            with self.lock:
+                if self.done.is_set():
+                    return
+                self._check_idle(now)
+                line = self._hint(now)
+                if self.status_interval_s > 0 and now >= next_status:
+                    next_status = now + self.status_interval_s
+                    line = "\n".join(filter(None, [line, self.status_line(now)]))
+                    self._publish_status()
+            if line:
+                print(line, flush=True)
+
+    def _check_idle(self, now: float) -> None:
+        """Something was heard and then nothing for ``idle_timeout_s``: classify what is
+        being reassembled and, when images are still missing, end the run."""
+        if not self.t_first or self.idle_timeout_s <= 0 or \
+                now - self.t_last < self.idle_timeout_s:
+            return
+        for batch in self.reasm.flush():
+            self._classify(batch)
+        if self.expected and self.images < self.expected:
+            self._count_unseen()
+            self._finish()
+
+    def _count_unseen(self) -> None:
+        """Images of batches of which no segment arrived: never seen, so not classified and
+        not scored (a receiver cannot know what it never heard; the transmitter's count,
+        ``n_images``, says how many there were)."""
+        if not self.expected:
+            return
         n_batches = -(-self.expected // self.batch_size)
-        for b in sorted(set(range(n_batches)) - self.seen_batches):
-            n = min(self.batch_size, self.expected - b * self.batch_size)
-            total = n * self.tail.positions      # codec field 0: what a lost batch would carry
-            self.counts["images_never_seen"] += n
-            self._classify(ReceivedBatch(b, n, np.full(total, np.nan, dtype=np.complex64),
-                                         np.full(total, np.nan, dtype=np.float32), 0, [-1]))
+        unseen = set(range(n_batches)) - self.seen_batches
+        self.counts["images_never_seen"] = sum(
+            min(self.batch_size, self.expected - b * self.batch_size) for b in unseen)
 
-    def _finish(self) -> None:
+    def _hint(self, now: float) -> str:
+        """After ``hint_after_s`` without a segment (a sync word with a good header), the
+        likely causes: once per silence,
+        and once more when samples start to arrive in a silence that had none."""
+        silent = now - self.t_sync
+        samples = int(self.heard.get("samples", 0))
+        if self.hint_after_s <= 0 or silent < self.hint_after_s or \
+                self._hinted == bool(samples) + 1:
+            return ""
+        self._hinted = bool(samples) + 1   # again once samples come where there were none
+        if not samples:
+            return (f"phydnn RX hint: no segment in {silent:.0f} s, and no samples have "
+                    f"arrived at all: the radio source delivers nothing. Likely causes: no "
+                    f"transmitter running (loopback: nothing publishes at the ZMQ address, or "
+                    f"another address), or the radio is not streaming (USRP: check the "
+                    f"device and its connection).")
+        counts = self.status_counts(now)
+        refused = ", ".join(f"{v} {k}" for k, v in sorted(counts["rejected"].items()))
+        since = self.frames_refused - self._refused_at_segment
+        if since:
+            heard = (f"{since} sync words found since but no header decoded (refused so far: "
+                     f"{refused})")
+        else:
+            heard = (f"{self.heard.get('detections', 0)} correlator peaks and no sync word "
+                     f"under them")
+        return (f"phydnn RX hint: no segment in {silent:.0f} s; {samples / 1e6:.1f} M samples "
+                f"arrived (mean power {self.heard.get('power_db', float('nan')):.1f} dBFS), "
+                f"{heard}. Likely causes: no transmitter on air; a transmitter at another "
+                f"samples-per-symbol or sample rate (this receiver: sps {self.sps} at "
+                f"{self.samp_rate / 1e6:g} MS/s); another centre frequency; an RX gain too "
+                f"low (power far under 0 dBFS) or saturating (near 0 dBFS); a channel too "
+                f"poor for the header (under about 0 dB Es/N0).")
+
+    def status_counts(self, now: float | None = None) -> dict:
+        """The counters of the status line and the ``status`` PDU."""
+        ok = self.counts["segments_ok"]
+        return {"elapsed_s": (now or time.time()) - self.t_start,
+                "samples": int(self.heard.get("samples", 0)),
+                "power_db": float(self.heard.get("power_db", float("nan"))),
+                "sync_words": max(int(self.heard.get("sync_words", 0)),   # status is late
+                                  ok + sum(v for k, v in self.counts.items()
+                                           if k.startswith("rejected_"))),
+                "segments_ok": ok, "segments_lost": self.counts["segments_lost"],
+                "rejected": {k[9:]: v for k, v in self.counts.items()
+                             if k.startswith("rejected_")},
+                "snr_db": -10 * np.log10(self.nv_sum / ok) if ok else float("nan"),
+                "images": self.images, "expected": self.expected,
+                "accuracy": self.accuracy()}
+
+    def status_line(self, now: float | None = None) -> str:
+        c = self.status_counts(now)
+        rejected = ", ".join(f"{v} {k}" for k, v in sorted(c["rejected"].items())) or "none"
+        images = f"{c['images']}" + (f" of {c['expected']}" if c["expected"] else "")
+        power = f" ({c['power_db']:.1f} dBFS)" if c["samples"] else ""
+        return (f"phydnn RX status: {c['elapsed_s']:.0f} s; {c['samples'] / 1e6:.1f} M samples "
+                f"in{power}; {c['sync_words']} sync words; segments "
+                f"{c['segments_ok']} ok / {c['segments_lost']} lost; rejected {rejected}; "
+                f"SNR {c['snr_db']:.1f} dB; images {images}")
+
+    def _publish_status(self, summary: str = "") -> None:
+        meta = self.status_counts()
+        if summary:
+            meta["summary"] = summary
+        self.message_port_pub(pmt.intern("status"),
+                              make_pdu(meta, np.zeros(0, dtype=np.float32)))
+
+    def _finish(self, exit_program: bool = True) -> None:
         if self.done.is_set():
             return
         self.done.set()
-        print(self.summary(), flush=True)
+        text = self.summary()
+        print(text, flush=True)
+        self._publish_status(text)
         if self.timing_log:
             path = write_latency_csv(self.timing_log, self.sps, self.samp_rate)
             print(f"  latency per batch : {path}", flush=True)
-        if self.exit_when_done:
+        if exit_program and (not window_shown() if self.exit_when_done < 0
+                             else self.exit_when_done):
             threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
 
     def summary(self) -> str:
@@ -233,17 +374,27 @@ class tail_rx(gr.basic_block):  # noqa: N801
         snr = -10 * np.log10(self.nv_sum / ok) if ok else float("nan")
         airtime = self.frame_symbols * self.sps / self.samp_rate
         payload_symbols = self.payload_symbols
-        acc = f"{self.accuracy() * 100:.2f} %" if self.labelled else "n/a (labels unknown)"
+        acc = f"{self.accuracy() * 100:.2f} %" if self.labelled else \
+            "n/a (labels unknown)" if self.labels is None else "n/a (no image classified)"
         if self.partial_labelled:
             whole = self.labelled - self.partial_labelled
             acc += (f" ({(self.correct - self.partial_correct) / max(whole, 1) * 100:.2f} % of "
                     f"{whole} complete, {self.partial_correct / self.partial_labelled * 100:.2f}"
                     f" % of {self.partial_labelled} partial)")
-        lines = [
-            "phydnn RX summary",
+        unseen = self.counts["images_never_seen"]
+        lines = ["phydnn RX summary"]
+        if self.stopped_early:
+            lines.append(f"  stopped early     : after {time.time() - self.t_start:.1f} s, "
+                         f"before the {self.expected} images expected had all arrived")
+        lines += [
             f"  images classified : {self.images}"
             + (f" of {self.expected}" if self.expected else "")
             + f" ({self.partial_images} partial)",
+        ]
+        if unseen:
+            lines.append(f"  never seen        : {unseen} images (no segment of their batch "
+                         f"arrived: not classified, not scored)")
+        lines += [
             f"  accuracy          : {acc}",
             f"  segments          : {ok} ok, {lost} lost, rejected "
             + (", ".join(f"{v} {k}" for k, v in sorted(rejected.items())) or "none"),
@@ -255,10 +406,10 @@ class tail_rx(gr.basic_block):  # noqa: N801
             f"sps {self.sps}",
             f"  tail compute      : {self.tail_s:.2f} s",
         ]
+        if not ok and not lost:
+            lines.append(f"  heard             : {self.heard.get('samples', 0)} samples, "
+                         f"{self.status_counts()['sync_words']} sync words, no header decoded")
         if self.counts["event_overflow"]:
             lines.append(f"  radio overflows   : {self.counts['event_overflow']} (gaps in the "
                          f"received stream; their segments count as lost)")
-        if self.counts["images_never_seen"]:
-            lines.append(f"  never seen        : {self.counts['images_never_seen']} images "
-                         f"(no segment arrived; classified from erasures)")
         return "\n".join(lines)
