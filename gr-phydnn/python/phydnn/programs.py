@@ -53,7 +53,7 @@ def flowgraph_env(gui: bool = False) -> dict[str, str]:
     return env
 
 
-def run_flowgraph(script: Path, argv: list[str], timeout: float, gui: bool = False,
+def run_flowgraph(script: Path, argv: list[str], timeout: float | None, gui: bool = False,
                   echo: bool = True) -> str:
     """Run a generated flowgraph program; returns its output (echoed as it comes)."""
     proc = subprocess.Popen([sys.executable, "-u", str(script), *argv], stdout=subprocess.PIPE,
@@ -67,7 +67,7 @@ def run_flowgraph(script: Path, argv: list[str], timeout: float, gui: bool = Fal
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired as err:
         proc.kill()
-        raise PhyDNNError(f"{script.name} did not finish within {timeout:g} s") from err
+        raise PhyDNNError(f"{script.name} did not finish within {timeout} s") from err
     out = "".join(lines)
     if proc.returncode not in (0, -2) or "phydnn RX summary" not in out:
         raise PhyDNNError(f"{script.name} failed (exit code {proc.returncode}):\n{out[-3000:]}")

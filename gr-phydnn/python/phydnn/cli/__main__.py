@@ -19,6 +19,21 @@ VERBS = ("pretrain", "train", "train-codec", "export", "eval", "demo", "loopback
          "bench")
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Every option's help names its default (unless it already does, or there is none to
+    name: no value, an off switch)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or not action.option_strings or default is None or \
+                default is False or default is argparse.SUPPRESS or default == [] or \
+                isinstance(action, argparse._HelpAction):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, list) else "%(default)s"
+        return f"{text} (default: {shown})"
+
+
 def setup_args() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="phydnn", description="gr-phydnn: DNNs that speak PSK at their split point.")
@@ -26,6 +41,11 @@ def setup_args() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for verb in VERBS:
         importlib.import_module(f"phydnn.cli.{verb.replace('-', '_')}").add_parser(sub)
+    for verb_parser in sub.choices.values():
+        verb_parser.formatter_class = DefaultsFormatter
+        for action in verb_parser._actions:       # argparse prints no help line without help
+            if action.help is None and action.option_strings:
+                action.help = action.dest.replace("_", " ")
     return parser
 
 

@@ -31,7 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_link_options(p)
     p.add_argument("--compare", action="store_true",
                    help="also run the torch simulation path on the same images")
-    p.add_argument("--gui", action="store_true", help="show the Qt window")
+    p.add_argument("--gui", action="store_true",
+                   help="show the Qt window (it stays open on the summary until closed)")
 
 
 def add_link_options(p: argparse.ArgumentParser) -> None:
@@ -51,7 +52,8 @@ def add_link_options(p: argparse.ArgumentParser) -> None:
                    help="fraction of the bursts (segments) erased on air at random, in [0, 1) "
                         "(default: 0)")
     p.add_argument("--samp-rate", type=float, default=20e6, help="sample rate for the airtime")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds before giving up")
+    p.add_argument("--timeout", type=float, default=600.0,
+                   help="seconds before giving up (not with --gui)")
 
 
 def link_arguments(args: argparse.Namespace) -> list[str]:
@@ -116,7 +118,8 @@ def torch_reference(model: str, images: int, snr: float, receiver: str) -> float
 def run(args: argparse.Namespace) -> int:
     argv = link_arguments(args)
     script = compile_flowgraph("phydnn_loopback")
-    summary = parse_summary(run_flowgraph(script, argv, args.timeout, args.gui))
+    timeout = None if args.gui else args.timeout     # a window waits for its user
+    summary = parse_summary(run_flowgraph(script, argv, timeout, args.gui))
     if args.compare:
         ref = torch_reference(args.model, args.images, args.snr, args.receiver)
         gap = summary.get("accuracy", float("nan")) - ref * 100

@@ -7,6 +7,9 @@ the explicit flags below. Runs under ``torchrun --nproc-per-node N`` as well (DD
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
+
+from phydnn.training.config import FinetuneConfig
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +30,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="bundle prefix; writes OUT_m<M>.* for every M on the path")
     p.add_argument("--resume", action="store_true", help="continue from OUT.resume.*")
     p.add_argument("--force", action="store_true", help="replace existing bundles at OUT")
+    built_in = {f.name: f.default for f in fields(FinetuneConfig)}
+    for action in p._actions:      # the flags default to the config's, then the built-in's
+        if action.dest in built_in and action.option_strings:
+            action.help = (f"{action.help or action.dest} (default: the config's, else "
+                           f"{built_in[action.dest]!r})").replace("%", "%%")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -44,8 +44,12 @@ def link_accuracy(model, data: ImageDataset, snrs_db: list[float],
     gens = {s: torch.Generator(device=device).manual_seed(seed * 100_003 + round(s * 1000))
             for s in snrs_db}
     correct = {(s, r): 0 for s in snrs_db for r in receivers}
+    from phydnn.training.progress import progress
+
+    batches = progress(iterate_batches(data, batch_size), total=-(-len(data) // batch_size),
+                       desc=f"link accuracy at {len(snrs_db)} Es/N0", unit="batch")
     with eval_mode(model):
-        for x, y in iterate_batches(data, batch_size):
+        for x, y in batches:
             x, y = x.to(device), y.to(device)
             sym = model.constellation.modulate(model.transmit(x))
             for snr in snrs_db:
