@@ -74,7 +74,7 @@ def run_link(pdus: list, snr_db: float, seed: int, deframer_model: str = "",
     done: list[int] = []
     tb = gr.top_block()
     fr = framer(2, 0.35, 2048, on_last=lambda: done.append(1))
-    de = deframer(deframer_model, 2)
+    de = deframer(deframer_model, 2, status_interval_s=0)   # segment PDUs only
     dbg = blocks.message_debug()
     tb.connect(fr, channel_sim(snr_db, freq_offset, clock_ppm, 0.37, seed=seed + 1), de)
     tb.msg_connect(de, "segments", dbg, "store")

@@ -19,7 +19,7 @@ from statistics import median
 import numpy as np
 import pytest
 
-from conftest import requires_gnuradio
+from conftest import poll, requires_gnuradio
 
 pytestmark = requires_gnuradio
 
@@ -80,15 +80,16 @@ def _receiver(stream_source, sps: int = 2):
     return tb, de, rx
 
 
-def _settle(rx, seconds: float = 3.0) -> None:
-    """Wait until the Tail RX's counters stop changing (messages still in flight)."""
-    last, deadline = None, time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        now = (sum(rx.counts.values()), rx.images)
-        if now == last:
-            return
-        last = now
-        time.sleep(0.3)
+def _settle(de, rx, timeout: float = 60.0) -> None:
+    """Wait until the Tail RX has taken every PDU the deframer published (each one moves
+    exactly one of its counters: segments_ok, rejected_<reason> or event_<name>)."""
+    def published() -> int:
+        return de.sync.segments + sum(de.sync.rejected.values()) + de.sync.overflows
+
+    def taken() -> int:
+        return sum(v for k, v in rx.counts.items()
+                   if k == "segments_ok" or k.startswith(("rejected_", "event_")))
+    poll(lambda: taken() >= published(), timeout, "the Tail RX to take the deframer's PDUs")
 
 
 # --- 1. lost segments -------------------------------------------------------------------------
@@ -127,7 +128,7 @@ def test_ten_million_samples_without_a_frame_reach_no_tail(signal):
     tb.connect(src, head)
     with RssSampler() as rss:
         tb.run()
-        _settle(rx)
+        _settle(de, rx)
     assert de.sync.nitems_read(0) > 0.97 * n / 2      # symbols at sps 2: all samples went in
     assert rx.images == 0 and rx.counts["segments_ok"] == 0 and de.sync.segments == 0
     assert len(de.sync._buf) < 70_000 and len(de.sync._candidates) < 100
@@ -203,7 +204,7 @@ def test_ten_thousand_fuzzed_frames_are_each_refused_for_their_reason():
     tb, de, rx = _receiver(src)
     with RssSampler() as rss:
         tb.run()
-        _settle(rx, 10.0)
+        _settle(de, rx)
     valid = plan.count(None)
     mutated = len(plan) - valid
     got = Counter({k[9:]: v for k, v in rx.counts.items() if k.startswith("rejected_")})
@@ -235,7 +236,7 @@ def test_stream_gaps_from_the_radio_are_counted_in_the_rx_summary():
     src = blocks.vector_source_c(np.zeros(400_000, np.complex64).tolist(), False, 1, tags)
     tb, de, rx = _receiver(src)
     tb.run()
-    _settle(rx)
+    _settle(de, rx)
     assert de.sync.overflows == 3 and rx.counts["event_overflow"] == 3
     assert "radio overflows   : 3" in rx.summary()
 
@@ -260,10 +261,10 @@ def test_uhd_async_underflows_are_counted_by_kind(capsys):
     for s in strobe:
         tb.msg_connect(s, "strobe", counter, "async_msgs")
     tb.start()
-    time.sleep(0.2)
+    poll(lambda: counter.counts["underflow"] >= 2 and counter.counts["seq_error"] >= 1, 30,
+         "the strobes' messages at the counter")
     tb.stop()
     tb.wait()
-    assert counter.counts["underflow"] >= 2 and counter.counts["seq_error"] >= 1
     assert "phydnn TX radio events:" in capsys.readouterr().out
 
 

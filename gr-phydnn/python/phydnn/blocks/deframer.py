@@ -6,10 +6,13 @@ per segment: payload symbols normalised to unit power, c32; metadata: the PHY he
 every detection that failed: header CRC or fields, bits per symbol, a payload cut short; a
 PDU with key ``event`` for every gap in the radio's stream, that is every ``rx_time`` tag after
 the first: what gr-uhd's usrp_source sends after an overflow) and ``constellation`` (a few
-payload symbols of a segment, at most 20 times a second, for a display) and ``status`` (once a
-second, samples flowing or not: samples in, their mean power in dB full scale, correlator
-detections, sync words found, false alarms, segments; what the Tail RX's status line and
-its "nothing heard" hint report). A correlator peak
+payload symbols of a segment, at most 20 times a second, for a display). Every
+``status_interval_s`` (1 s; 0: never), samples flowing or not, ``segments`` also carries a
+PDU with key ``event`` = ``status``: samples in, their mean power in dB full scale,
+correlator detections, sync words found, false alarms, segments; what the Tail RX's status
+line and its "nothing heard" hint report. (On the segments port, not a port of its own: a
+GNU Radio block drains one message port before it looks at the next, so behind a stream of
+segments a second port's messages wait until the stream stops.) A correlator peak
 without a sync word under it (data or noise) is dropped and counted as a false alarm; side
 peaks of a refused sync word are dropped with it, so each frame is refused once.
 Inside, GNU Radio's blocks do the stream DSP:
@@ -50,7 +53,6 @@ __all__ = ["deframer", "segment_sync"]
 
 NFILTERS = 32
 DISPLAY_INTERVAL_S = 0.05      # constellation PDUs for a display: at most 20 per second
-STATUS_INTERVAL_S = 1.0        # status PDUs: about once a second while samples flow
 MAX_CLOCK_DEVIATION = 0.005    # +-5000 ppm of the symbol period: far beyond any radio clock
 REFINE = 4                     # symbols around a corr_est tag searched for the sync word
 
@@ -58,14 +60,15 @@ REFINE = 4                     # symbols around a corr_est tag searched for the 
 class segment_sync(gr.sync_block):  # noqa: N801
     """Symbols with corr_start tags in; segment PDUs out (see the module docstring)."""
 
-    def __init__(self, expect: PayloadSpec | None = None, display_symbols: int = 256) -> None:
+    def __init__(self, expect: PayloadSpec | None = None, display_symbols: int = 256,
+                 status_interval_s: float = 1.0) -> None:
         gr.sync_block.__init__(self, name="phydnn_segment_sync", in_sig=[np.complex64],
                                out_sig=None)
         self.sync = SegmentSync(expect)
         self.display = int(display_symbols)
         self.message_port_register_out(pmt.intern("segments"))
         self.message_port_register_out(pmt.intern("constellation"))
-        self.message_port_register_out(pmt.intern("status"))
+        self.status_interval_s = float(status_interval_s)
         self.samples_in = lambda: self.nitems_read(0)   # the hier block counts at its input
         self.power_db = float("nan")             # mean |x|^2 of the latest work call, dBFS
         self._last_status = 0.0
@@ -105,19 +108,21 @@ class segment_sync(gr.sync_block):  # noqa: N801
         return len(x)
 
     def _measure(self, x: np.ndarray) -> None:
-        """The mean power of the latest samples, at most every :data:`STATUS_INTERVAL_S`."""
+        """The mean power of the latest samples, at most every ``status_interval_s``."""
         now = time.monotonic()
-        if now - self._last_status < STATUS_INTERVAL_S or not len(x):
+        if self.status_interval_s <= 0 or now - self._last_status < self.status_interval_s \
+                or not len(x):
             return
         self._last_status = now
         power = float(np.vdot(x, x).real) / len(x)
         self.power_db = 10 * np.log10(power) if power > 0 else -np.inf
 
     def start(self) -> bool:
-        """Publish the counters on ``status`` every :data:`STATUS_INTERVAL_S` from a thread
-        of this block's own, so that they keep coming when no samples do."""
+        """Publish the counters every ``status_interval_s`` from a thread of this block's
+        own, so that they keep coming when no samples do."""
         self._stopping = threading.Event()
-        threading.Thread(target=self._status_loop, daemon=True).start()
+        if self.status_interval_s > 0:
+            threading.Thread(target=self._status_loop, daemon=True).start()
         return True
 
     def stop(self) -> bool:
@@ -125,11 +130,12 @@ class segment_sync(gr.sync_block):  # noqa: N801
         return True
 
     def _status_loop(self) -> None:
-        while not self._stopping.wait(STATUS_INTERVAL_S):
-            meta = {"samples": int(self.samples_in()), "power_db": self.power_db,
-                    "detections": self.detections, "sync_words": self.sync_words(),
-                    "false_alarms": self.false_alarms, "segments": self.segments}
-            self.message_port_pub(pmt.intern("status"),
+        while not self._stopping.wait(self.status_interval_s):
+            meta = {"event": "status", "samples": int(self.samples_in()),
+                    "power_db": self.power_db, "detections": self.detections,
+                    "sync_words": self.sync_words(), "false_alarms": self.false_alarms,
+                    "segments": self.segments}
+            self.message_port_pub(pmt.intern("segments"),
                                   make_pdu(meta, np.zeros(0, dtype=np.complex64)))
 
     def sync_words(self) -> int:
@@ -239,13 +245,12 @@ class deframer(gr.hier_block2):  # noqa: N801
     def __init__(self, model: str = "models/fmnist_resnet20_phydnn_kd14ctx_m4", sps: int = 2,
                  rolloff: float = 0.35,
                  threshold: float = 0.99, fll_bw: float = 0.002, timing_bw: float = 0.005,
-                 use_fll: bool = False) -> None:
+                 use_fll: bool = False, status_interval_s: float = 1.0) -> None:
         gr.hier_block2.__init__(self, "phydnn_deframer",
                                 gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signature(0, 0, 0))
         self.message_port_register_hier_out("segments")
         self.message_port_register_hier_out("constellation")
-        self.message_port_register_hier_out("status")
         sps = int(sps)
         if sps < 2:
             raise ValueError(f"sps={sps} is not allowed; samples per symbol must be >= 2")
@@ -257,11 +262,10 @@ class deframer(gr.hier_block2):  # noqa: N801
             digital.constellation_bpsk().base(), digital.IR_PFB_MF, NFILTERS, taps.tolist())
         self.detect = digital.corr_est_cc(SYNC_WORD.tolist(), 1, 0, threshold,
                                           digital.THRESHOLD_DYNAMIC)
-        self.sync = segment_sync(expect)
+        self.sync = segment_sync(expect, status_interval_s=status_interval_s)
         self.sync.samples_in = lambda: self.timing.nitems_read(0)
         chain = [self, self.fll, self.timing, self.detect, self.sync] if use_fll else \
             [self, self.timing, self.detect, self.sync]
         self.connect(*chain)
         self.msg_connect(self.sync, "segments", self, "segments")
         self.msg_connect(self.sync, "constellation", self, "constellation")
-        self.msg_connect(self.sync, "status", self, "status")

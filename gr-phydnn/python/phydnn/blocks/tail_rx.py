@@ -21,17 +21,17 @@ Each batch's last segment, tail compute and predictions are marked in
 :data:`phydnn.link.timeline.TIMELINE`; ``timing_log`` (a CSV path) writes the per-batch
 latency breakdown at the end of the run (the stages of one process: the loopback).
 
-A receiver says what it hears. Input ``status`` takes the deframer's counters (samples in,
-their power, sync words); every ``status_interval_s`` the block prints one status line
-(samples in, sync words, segments, refusals by reason, estimated SNR, images) and publishes
-it on output ``status`` (a PDU whose metadata holds the counters, with ``summary`` added at
-the end), and after ``hint_after_s`` without a segment (a sync word with a header that
-decodes) it prints a hint naming what it heard (nothing, samples without sync words, sync
-words whose headers fail) and the likely
-causes (no transmitter, another samples-per-symbol or sample rate, frequency, gain). Every
-stop prints the summary: the expected images all classified, the idle timeout after the
-transmitter fell silent, or the flowgraph stopped (SIGINT, SIGTERM, the window closed).
-Images of batches of which no segment arrived are counted as never seen, apart from the
+A receiver says what it hears. The deframer's status PDUs (on ``segments``: samples in,
+their power, sync words) keep what it heard; every ``status_interval_s`` the block prints
+one status line (samples in, sync words, segments, refusals by reason, estimated SNR,
+images) and publishes it on output ``status`` (a PDU whose metadata holds the counters,
+with ``summary`` added at the end); after ``hint_after_s`` without a segment (a sync word
+with a header that decodes) it prints a hint naming what it heard (nothing, samples
+without sync words, sync words whose headers fail) and the likely causes (no transmitter,
+another samples-per-symbol or sample rate, frequency, gain). Every stop prints the
+summary: the expected images all classified, the idle timeout after the transmitter fell
+silent, or the flowgraph stopped (SIGINT, SIGTERM, the window closed). Images of batches
+of which no segment arrived are counted as never seen, apart from the
 images received, and are not scored.
 """
 
@@ -87,11 +87,10 @@ class tail_rx(gr.basic_block):  # noqa: N801
         self.timing_log = str(timing_log)
         self.status_interval_s, self.hint_after_s = float(status_interval_s), float(hint_after_s)
         self.message_port_register_in(pmt.intern("segments"))
-        self.message_port_register_in(pmt.intern("status"))
         self.message_port_register_out(pmt.intern("predictions"))
         self.message_port_register_out(pmt.intern("status"))
         self.set_msg_handler(pmt.intern("segments"), self._handle)
-        self.set_msg_handler(pmt.intern("status"), self._handle_status)
+
         self.lock = threading.Lock()
         self.done = threading.Event()
         self.counts: Counter[str] = Counter()
@@ -129,6 +128,9 @@ class tail_rx(gr.basic_block):  # noqa: N801
         with self.lock:
             self.t_last = time.time()
             self.t_first = self.t_first or self.t_last
+            if meta.get("event") == "status":               # the deframer's counters
+                self.heard = meta
+                return
             if "event" in meta:
                 self.counts[f"event_{meta['event']}"] += 1
                 return
@@ -145,11 +147,6 @@ class tail_rx(gr.basic_block):  # noqa: N801
             except (KeyError, TypeError, ValueError) as err:
                 self._refuse("malformed", f"a segment PDU without the deframer's metadata "
                              f"({type(err).__name__}: {err}): refused")
-
-    def _handle_status(self, msg: pmt.pmt_t) -> None:
-        meta, _ = split_pdu(msg)
-        with self.lock:
-            self.heard = meta
 
     def _place(self, meta: dict, data) -> None:
         """Check one segment against the model, reassemble, classify what completes."""
@@ -315,9 +312,9 @@ class tail_rx(gr.basic_block):  # noqa: N801
                 f"arrived (mean power {self.heard.get('power_db', float('nan')):.1f} dBFS), "
                 f"{heard}. Likely causes: no transmitter on air; a transmitter at another "
                 f"samples-per-symbol or sample rate (this receiver: sps {self.sps} at "
-                f"{self.samp_rate / 1e6:g} MS/s); another centre frequency; an RX gain too "
-                f"low (power far under 0 dBFS) or saturating (near 0 dBFS); a channel too "
-                f"poor for the header (under about 0 dB Es/N0).")
+                f"{self.samp_rate / 1e6:g} MS/s); another centre frequency; over the air, an "
+                f"RX gain too low (mean power far under -40 dBFS) or saturating (near 0 "
+                f"dBFS); a channel too poor for the header (under about 0 dB Es/N0).")
 
     def status_counts(self, now: float | None = None) -> dict:
         """The counters of the status line and the ``status`` PDU."""

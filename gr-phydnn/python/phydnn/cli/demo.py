@@ -31,7 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="instead: backbone, split, PSK-vs-theory and torch-link checks")
     p.add_argument("--backbone", default=str(DEFAULT_MODEL),
                    help="backbone bundle for --checks (no suffix)")
-    p.add_argument("--gui", action="store_true", help="show the loopback's Qt window (it stays open on the summary until closed)")
+    p.add_argument("--gui", action="store_true",
+                   help="show the loopback's Qt window (it stays open on the summary until closed)")
     add_link_options(p)
     p.add_argument("--split", default="stage1", help="split point (default: %(default)s)")
     p.add_argument("--snrs", type=float, nargs="+", default=[0.0, 4.0, 12.0, 20.0],
