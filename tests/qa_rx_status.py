@@ -150,3 +150,24 @@ def test_link_monitor_counts_accuracy_delivery_refusals_and_shows_the_summary(qa
                                 np.zeros(0, np.float32)))
     mon._refresh()
     assert mon.text.toPlainText().startswith("phydnn RX summary")
+
+
+def test_after_the_idle_timeout_a_batch_never_heard_is_counted_apart_not_scored(capsys):
+    """Batch 0 of 2 arrives (here: every position erased), batch 1 never does; after the idle
+    timeout the summary scores batch 0 alone, counts batch 1's images as never seen, and
+    gives the accuracy of all sent with those counted as wrong."""
+    from phydnn.blocks import tail_rx
+    from phydnn.link.segment import ReceivedBatch
+    from phydnn.programs import parse_summary
+
+    rx = tail_rx(MODEL, "soft", 128, "fashion-mnist", batch_size=64, idle_timeout_s=1)
+    total = 64 * rx.tail.positions
+    with rx.lock:
+        rx._classify(ReceivedBatch(0, 64, np.full(total, np.nan, np.complex64),
+                                   np.full(total, np.nan, np.float32), 1, [0]))
+        rx.t_first = rx.t_last = 1.0                    # heard long ago
+        rx._check_idle(now=10.0)
+    got = parse_summary(capsys.readouterr().out)
+    assert rx.done.is_set() and got["images"] == 64 and got["never_seen"] == 64
+    assert got["accuracy"] == pytest.approx(100 * rx.correct / 64, abs=0.01)
+    assert got["accuracy_all"] == pytest.approx(100 * rx.correct / 128, abs=0.01)

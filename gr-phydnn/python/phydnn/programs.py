@@ -79,8 +79,10 @@ def _noise(line: str) -> bool:
 
 
 def parse_summary(text: str) -> dict[str, float]:
-    """Numbers of the RX summary: images, accuracy (%), segments ok / lost, snr_db,
-    never_seen (read from the summary on, not from the status lines before it)."""
+    """Numbers of the RX summary: images, accuracy (%; of the images received), segments ok /
+    lost, snr_db, never_seen and accuracy_all (%; of all sent, the never-seen counted as
+    wrong; only when some were never seen). Read from the summary on, not from the status
+    lines before it."""
     out: dict[str, float] = {}
     start = text.find("phydnn RX summary")
     text = text[start:] if start >= 0 else text
@@ -88,7 +90,8 @@ def parse_summary(text: str) -> dict[str, float]:
                 "segments_ok": r"segments\s+: (\d+) ok", "segments_lost": r"ok, (\d+) lost",
                 "snr_db": r"SNR \(estimated\)\s+: (-?[\d.]+|nan) dB",
                 "delivery": r"segment delivery\s+: ([\d.]+) %",
-                "partial": r"\((\d+) partial\)", "never_seen": r"never seen\s+: (\d+)"}
+                "partial": r"\((\d+) partial\)", "never_seen": r"never seen\s+: (\d+)",
+                "accuracy_all": r"of all sent\s+: ([\d.]+) %"}
     for key, pat in patterns.items():
         m = re.search(pat, text)
         if m:

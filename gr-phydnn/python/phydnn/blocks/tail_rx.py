@@ -90,7 +90,6 @@ class tail_rx(gr.basic_block):  # noqa: N801
         self.message_port_register_out(pmt.intern("predictions"))
         self.message_port_register_out(pmt.intern("status"))
         self.set_msg_handler(pmt.intern("segments"), self._handle)
-
         self.lock = threading.Lock()
         self.done = threading.Event()
         self.counts: Counter[str] = Counter()
@@ -126,11 +125,11 @@ class tail_rx(gr.basic_block):  # noqa: N801
     def _handle(self, msg: pmt.pmt_t) -> None:
         meta, data = split_pdu(msg)
         with self.lock:
-            self.t_last = time.time()
-            self.t_first = self.t_first or self.t_last
-            if meta.get("event") == "status":               # the deframer's counters
+            if meta.get("event") == "status":    # the deframer's counters: no sign of a frame
                 self.heard = meta
                 return
+            self.t_last = time.time()
+            self.t_first = self.t_first or self.t_last
             if "event" in meta:
                 self.counts[f"event_{meta['event']}"] += 1
                 return
@@ -284,9 +283,9 @@ class tail_rx(gr.basic_block):  # noqa: N801
             min(self.batch_size, self.expected - b * self.batch_size) for b in unseen)
 
     def _hint(self, now: float) -> str:
-        """After ``hint_after_s`` without a segment (a sync word with a good header), the
-        likely causes: once per silence,
-        and once more when samples start to arrive in a silence that had none."""
+        """After ``hint_after_s`` without a segment (a sync word with a good header), what
+        was heard and the likely causes: once per silence, and once more when samples start
+        to arrive in a silence that had none."""
         silent = now - self.t_sync
         samples = int(self.heard.get("samples", 0))
         if self.hint_after_s <= 0 or silent < self.hint_after_s or \
@@ -391,8 +390,11 @@ class tail_rx(gr.basic_block):  # noqa: N801
         if unseen:
             lines.append(f"  never seen        : {unseen} images (no segment of their batch "
                          f"arrived: not classified, not scored)")
+        lines.append(f"  accuracy          : {acc}")
+        if unseen and self.labelled:
+            lines.append(f"  of all sent       : {self.correct / self.expected * 100:.2f} % "
+                         f"(the never-seen images counted as wrong)")
         lines += [
-            f"  accuracy          : {acc}",
             f"  segments          : {ok} ok, {lost} lost, rejected "
             + (", ".join(f"{v} {k}" for k, v in sorted(rejected.items())) or "none"),
             f"  segment delivery  : {ok / (ok + lost) * 100 if ok + lost else 0:.2f} %",
