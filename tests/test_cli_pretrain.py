@@ -58,3 +58,29 @@ def test_demo_without_model_explains_how_to_make_one(tmp_path, capsys):
     assert "phydnn pretrain" in capsys.readouterr().err
     assert main(["loopback", "--model", "models/fmnist_resnet20"]) == 2
     assert "not a PhyDNN bundle" in capsys.readouterr().err
+
+
+def test_every_verbs_help_names_the_defaults():
+    """`phydnn VERB --help` names the default of every option that has one (a value, not an
+    off switch), whichever verb; `phydnn train`'s come from its config."""
+    import argparse
+    from dataclasses import fields
+
+    from phydnn.cli.__main__ import setup_args
+    from phydnn.training.config import FinetuneConfig
+
+    configured = {f.name for f in fields(FinetuneConfig)}
+
+    sub = next(a for a in setup_args()._actions if isinstance(a, argparse._SubParsersAction))
+    for verb, parser in sub.choices.items():
+        text = " ".join(parser.format_help().split())
+        for action in parser._actions:
+            if not action.option_strings or isinstance(action, argparse._HelpAction):
+                continue
+            from_config = verb == "train" and action.dest in configured
+            if action.default in (None, False, []) and not from_config:
+                continue
+            shown = " ".join(" ".join(parser._get_formatter()._expand_help(action).split())
+                             .split())
+            assert "default" in shown, (verb, action.option_strings, shown)
+            assert shown in text, (verb, action.option_strings)
