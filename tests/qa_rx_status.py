@@ -128,6 +128,16 @@ def test_image_grid_shows_the_images_sent_with_predicted_and_true_class(qapp):
         0, 0).name() == "#ffffff"
 
 
+def test_image_grid_without_a_dataset_shows_the_predicted_class_ids(qapp):
+    from phydnn.blocks import image_grid
+
+    grid = image_grid("", batch_size=2, rows=1, cols=2)
+    grid._handle(_predictions(0, [3, 7], [-1, -1], [0, 0]))
+    grid._refresh()
+    assert [">7<" in grid.cells[0][1].text(), ">3<" in grid.cells[1][1].text()] == [True, True]
+    assert all("true:" not in c.text() for _, c in grid.cells)
+
+
 def test_link_monitor_counts_accuracy_delivery_refusals_and_shows_the_summary(qapp):
     from phydnn.blocks import link_monitor
     from phydnn.blocks.pdu import make_pdu

@@ -118,13 +118,17 @@ class image_grid(gr.basic_block, QtWidgets.QFrame):  # noqa: N801
     def __init__(self, dataset: str = "fashion-mnist", split: str = "test",
                  batch_size: int = 64, rows: int = 3, cols: int = 8, scale: int = 3,
                  update_ms: int = 500, parent: QtWidgets.QWidget | None = None) -> None:
+        """``dataset`` empty: no pictures (a grey square each), predicted class ids only."""
         gr.basic_block.__init__(self, name="phydnn_image_grid", in_sig=None, out_sig=None)
         QtWidgets.QFrame.__init__(self, parent)
         from phydnn.data import load_dataset
 
-        data = load_dataset(dataset, split)
-        self.images = data.images.numpy()                 # (N, C, H, W) uint8
-        self.classes = list(data.classes)
+        if dataset:
+            data = load_dataset(dataset, split)
+            self.images = data.images.numpy()             # (N, C, H, W) uint8
+            self.classes = list(data.classes)
+        else:                                             # images and labels unknown here
+            self.images, self.classes = np.full((1, 1, 28, 28), 128, np.uint8), []
         self.batch_size, self.scale = int(batch_size), int(scale)
         self.shown: deque[tuple[int, int, int, bool]] = deque(maxlen=int(rows) * int(cols))
         self.lock = threading.Lock()
