@@ -72,6 +72,7 @@ class segment_sync(gr.sync_block):  # noqa: N801
         self.samples_in = lambda: self.nitems_read(0)   # the hier block counts at its input
         self.power_db = float("nan")             # mean |x|^2 of the latest work call, dBFS
         self._last_status = 0.0
+        self._stopping = threading.Event()
         self._buf = np.zeros(0, dtype=np.complex64)
         self._buf_start = 0                      # absolute index of _buf[0]
         self._candidates: list[int] = []         # absolute sync-word starts
