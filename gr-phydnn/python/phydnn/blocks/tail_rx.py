@@ -321,6 +321,7 @@ class tail_rx(gr.basic_block):  # noqa: N801
         return {"elapsed_s": (now or time.time()) - self.t_start,
                 "samples": int(self.heard.get("samples", 0)),
                 "power_db": float(self.heard.get("power_db", float("nan"))),
+                "detections": int(self.heard.get("detections", 0)),
                 "sync_words": max(int(self.heard.get("sync_words", 0)),   # status is late
                                   ok + sum(v for k, v in self.counts.items()
                                            if k.startswith("rejected_"))),
@@ -337,7 +338,8 @@ class tail_rx(gr.basic_block):  # noqa: N801
         images = f"{c['images']}" + (f" of {c['expected']}" if c["expected"] else "")
         power = f" ({c['power_db']:.1f} dBFS)" if c["samples"] else ""
         return (f"phydnn RX status: {c['elapsed_s']:.0f} s; {c['samples'] / 1e6:.1f} M samples "
-                f"in{power}; {c['sync_words']} sync words; segments "
+                f"in{power}; {c['detections']} detections, {c['sync_words']} sync words; "
+                f"segments "
                 f"{c['segments_ok']} ok / {c['segments_lost']} lost; rejected {rejected}; "
                 f"SNR {c['snr_db']:.1f} dB; images {images}")
 
