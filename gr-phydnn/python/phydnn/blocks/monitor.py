@@ -59,9 +59,8 @@ class Trace(QtWidgets.QWidget):
         finite = [y for y in self.ys if math.isfinite(y)]
         if not finite:
             return 0.0, 1.0
-        lo, hi = min(finite), max(finite)
-        pad = max((hi - lo) * 0.15, 1.0)
-        return math.floor(lo - pad), math.ceil(hi + pad)
+        lo, hi = math.floor(min(finite)) - 1, math.ceil(max(finite)) + 1
+        return lo, lo + 4 * math.ceil((hi - lo) / 4)      # whole numbers at the 5 grid lines
 
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802 - Qt's name
         p = QtGui.QPainter(self)
