@@ -65,6 +65,11 @@ def window_shown() -> bool:
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def _reasons(rejected: dict[str, int]) -> str:
+    """Refusals by reason for the summary and the status line: "3 crc, 1 wrong_model"."""
+    return ", ".join(f"{v} {k}" for k, v in sorted(rejected.items())) or "none"
+
+
 class tail_rx(gr.basic_block):  # noqa: N801
     """Reassemble, demodulate and classify; count and summarise."""
 
@@ -299,7 +304,7 @@ class tail_rx(gr.basic_block):  # noqa: N801
                     f"another address), or the radio is not streaming (USRP: check the "
                     f"device and its connection).")
         counts = self.status_counts(now)
-        refused = ", ".join(f"{v} {k}" for k, v in sorted(counts["rejected"].items()))
+        refused = _reasons(counts["rejected"])
         since = self.frames_refused - self._refused_at_segment
         if since:
             heard = (f"{since} sync words found since but no header decoded (refused so far: "
@@ -318,23 +323,22 @@ class tail_rx(gr.basic_block):  # noqa: N801
     def status_counts(self, now: float | None = None) -> dict:
         """The counters of the status line and the ``status`` PDU."""
         ok = self.counts["segments_ok"]
+        rejected = {k[9:]: v for k, v in self.counts.items() if k.startswith("rejected_")}
         return {"elapsed_s": (now or time.time()) - self.t_start,
                 "samples": int(self.heard.get("samples", 0)),
                 "power_db": float(self.heard.get("power_db", float("nan"))),
                 "detections": int(self.heard.get("detections", 0)),
                 "sync_words": max(int(self.heard.get("sync_words", 0)),   # status is late
-                                  ok + sum(v for k, v in self.counts.items()
-                                           if k.startswith("rejected_"))),
+                                  ok + sum(rejected.values())),
                 "segments_ok": ok, "segments_lost": self.counts["segments_lost"],
-                "rejected": {k[9:]: v for k, v in self.counts.items()
-                             if k.startswith("rejected_")},
+                "rejected": rejected,
                 "snr_db": -10 * np.log10(self.nv_sum / ok) if ok else float("nan"),
                 "images": self.images, "expected": self.expected,
                 "accuracy": self.accuracy()}
 
     def status_line(self, now: float | None = None) -> str:
         c = self.status_counts(now)
-        rejected = ", ".join(f"{v} {k}" for k, v in sorted(c["rejected"].items())) or "none"
+        rejected = _reasons(c["rejected"])
         images = f"{c['images']}" + (f" of {c['expected']}" if c["expected"] else "")
         power = f" ({c['power_db']:.1f} dBFS)" if c["samples"] else ""
         return (f"phydnn RX status: {c['elapsed_s']:.0f} s; {c['samples'] / 1e6:.1f} M samples "
@@ -366,10 +370,8 @@ class tail_rx(gr.basic_block):  # noqa: N801
 
     def summary(self) -> str:
         """One block of text: what arrived, how well it was classified, what it cost."""
-        ok = self.counts["segments_ok"]
-        rejected = {k[9:]: v for k, v in self.counts.items() if k.startswith("rejected_")}
-        lost = self.counts["segments_lost"]
-        snr = -10 * np.log10(self.nv_sum / ok) if ok else float("nan")
+        c = self.status_counts()
+        ok, lost, snr = c["segments_ok"], c["segments_lost"], c["snr_db"]
         airtime = self.frame_symbols * self.sps / self.samp_rate
         payload_symbols = self.payload_symbols
         acc = f"{self.accuracy() * 100:.2f} %" if self.labelled else \
@@ -398,7 +400,7 @@ class tail_rx(gr.basic_block):  # noqa: N801
                          f"(the never-seen images counted as wrong)")
         lines += [
             f"  segments          : {ok} ok, {lost} lost, rejected "
-            + (", ".join(f"{v} {k}" for k, v in sorted(rejected.items())) or "none"),
+            + _reasons(c["rejected"]),
             f"  segment delivery  : {ok / (ok + lost) * 100 if ok + lost else 0:.2f} %",
             f"  SNR (estimated)   : {snr:.2f} dB Es/N0",
             payload_line(self.payload_bits, self.data_symbols, payload_symbols,
@@ -409,7 +411,7 @@ class tail_rx(gr.basic_block):  # noqa: N801
         ]
         if not ok and not lost:
             lines.append(f"  heard             : {self.heard.get('samples', 0)} samples, "
-                         f"{self.status_counts()['sync_words']} sync words, no header decoded")
+                         f"{c['sync_words']} sync words, no header decoded")
         if self.counts["event_overflow"]:
             lines.append(f"  radio overflows   : {self.counts['event_overflow']} (gaps in the "
                          f"received stream; their segments count as lost)")

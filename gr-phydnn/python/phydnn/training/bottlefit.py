@@ -23,7 +23,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from phydnn import __version__
 from phydnn.checkpoint import load_bundle, save_bundle
 from phydnn.data import ImageDataset, iterate_batches, load_dataset, num_batches
 from phydnn.errors import CheckpointError, ConfigError, check_non_negative, check_positive
@@ -32,7 +31,7 @@ from phydnn.models.bottleneck import BottleneckSplit
 from phydnn.models.modes import eval_mode
 from phydnn.training.evaluate import accuracy
 from phydnn.training.progress import progress
-from phydnn.training.records import machine, refuse_overwrite
+from phydnn.training.records import provenance, refuse_overwrite
 
 __all__ = ["BottleFitConfig", "load_bottlefit", "train_bottlefit"]
 
@@ -197,9 +196,7 @@ def _card(cfg: BottleFitConfig, tcard: dict[str, Any], student: BottleneckSplit,
         "stage1_feature_mse": [round(v, 5) for v in mse],
         "stage2_kd_loss": [round(v, 5) for v in kd],
         "training_time_s": round(elapsed, 1),
-        "machine": machine(),
-        "command": cfg.command or "phydnn bottlefit", "config": config,
-        "gr_phydnn_version": __version__,
+        **provenance(cfg.command or "phydnn bottlefit", config),
     }
 
 

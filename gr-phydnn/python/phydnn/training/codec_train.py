@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from phydnn import __version__
 from phydnn.checkpoint import bundle_paths, load_bundle, save_bundle
 from phydnn.codecs.e2e import EndToEndCodec
 from phydnn.codecs.registry import get_codec
@@ -37,7 +36,7 @@ from phydnn.models import count_macs, count_params
 from phydnn.phy.channel import snr_db_to_noise_var
 from phydnn.training.finetune import CARD_SNRS
 from phydnn.training.progress import progress
-from phydnn.training.records import machine, refuse_overwrite
+from phydnn.training.records import drop_resume, provenance, refuse_overwrite
 
 __all__ = ["CodecTrainConfig", "codec_accuracy", "train_codec"]
 
@@ -252,13 +251,10 @@ class _Run:
                            "best_accuracy": round(self.best[0], 4), "best_epoch": self.best[1]},
             "train_images": len(self.train), "epochs": cfg.epochs,
             "training_time_s": round(self.elapsed, 1), "weights_dtype": cfg.weights_dtype,
-            "machine": machine(),
-            "command": cfg.command or "phydnn train-codec", "config": _config(cfg),
-            "gr_phydnn_version": __version__,
+            **provenance(cfg.command or "phydnn train-codec", _config(cfg)),
         }
         save_bundle(cfg.out, state, card)
-        for p in bundle_paths(_resume_stem(cfg)):
-            p.unlink(missing_ok=True)
+        drop_resume(_resume_stem(cfg))
         return card
 
 

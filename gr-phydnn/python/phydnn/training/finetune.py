@@ -57,6 +57,7 @@ from phydnn.training.config import FinetuneConfig
 from phydnn.training.evaluate import codebook_usage, link_accuracy, source_statistics
 from phydnn.training.progress import progress
 from phydnn.training.recalibrate import recalibrate_tail_batchnorm
+from phydnn.training.records import drop_resume
 
 __all__ = ["CARD_SNRS", "evaluate_into_card", "finetune", "snapshot_path"]
 
@@ -363,8 +364,7 @@ class _Run:
         self.check_ranks_agree()
         saved.append(self.save_snapshot())
         if self.rank == 0:
-            for p in bundle_paths(self.resume_path):
-                p.unlink(missing_ok=True)
+            drop_resume(self.resume_path)
         return saved
 
     def check_ranks_agree(self) -> None:

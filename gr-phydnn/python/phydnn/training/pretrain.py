@@ -20,14 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from phydnn import __version__
 from phydnn.checkpoint import bundle_paths, load_bundle, save_bundle
 from phydnn.data import ImageDataset, iterate_batches, load_dataset, num_batches
 from phydnn.errors import ConfigError, check_non_negative, check_positive
 from phydnn.models import build_backbone, count_params, save_backbone
 from phydnn.training.evaluate import accuracy
 from phydnn.training.progress import progress
-from phydnn.training.records import machine, refuse_overwrite
+from phydnn.training.records import drop_resume, provenance, refuse_overwrite
 
 __all__ = ["PretrainConfig", "pretrain"]
 
@@ -173,11 +172,8 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
         "test_accuracy": round(test_acc, 4), "test_images": len(test),
         "train_images": len(train), "epochs": cfg.epochs,
         "training_time_s": round(elapsed, 1),
-        "machine": machine(),
-        "command": cfg.command or "phydnn pretrain", "config": _card_config(cfg),
-        "gr_phydnn_version": __version__,
+        **provenance(cfg.command or "phydnn pretrain", _card_config(cfg)),
     }
     save_backbone(cfg.out, model, card)
-    for p in bundle_paths(_resume_path(cfg)):
-        p.unlink(missing_ok=True)
+    drop_resume(_resume_path(cfg))
     return card
