@@ -10,6 +10,7 @@ import argparse
 import importlib
 import shlex
 import sys
+import textwrap
 from collections.abc import Sequence
 
 from phydnn import __version__
@@ -32,6 +33,11 @@ class DefaultsFormatter(argparse.HelpFormatter):
             return text
         shown = " ".join(map(str, default)) if isinstance(default, list) else "%(default)s"
         return f"{text} (default: {shown})"
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        """Wrap at spaces only: a default path stays whole, to be copied."""
+        text = self._whitespace_matcher.sub(" ", text).strip()
+        return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
 
 
 def setup_args() -> argparse.ArgumentParser:
