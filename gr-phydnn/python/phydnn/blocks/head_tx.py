@@ -12,6 +12,7 @@ work is :class:`phydnn.link.TxHead` (the bundle's transmitter); this block only 
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -29,14 +30,21 @@ class head_tx(gr.basic_block):  # noqa: N801 - GNU Radio block naming
     """Run the transmitter side of the codec bundle ``model`` on image batches."""
 
     def __init__(self, model: str = "models/fmnist_resnet20_phydnn_kd14ctx_m4",
-                 threads: int = 0) -> None:
+                 threads: int = 0, channel_snr_db: float = math.nan) -> None:
         gr.basic_block.__init__(self, name="phydnn_head_tx", in_sig=None, out_sig=None)
         self.head = TxHead(model, threads)
+        self.set_channel_snr_db(channel_snr_db)
         self.message_port_register_in(pmt.intern("images"))
         self.message_port_register_out(pmt.intern("symbols"))
         self.set_msg_handler(pmt.intern("images"), self._handle)
         self.batches = self.images = 0
         self.compute_s = 0.0
+
+    def set_channel_snr_db(self, snr_db: float) -> None:
+        """The channel Es/N0 the device is told (NaN: not told); codecs whose payload
+        follows the channel (the separation baseline's code rate) adapt to it."""
+        if math.isfinite(float(snr_db)):
+            self.head.side.adapt(float(snr_db))
 
     def _handle(self, msg: pmt.pmt_t) -> None:
         meta, data = split_pdu(msg)

@@ -155,6 +155,11 @@ class Transmitter(_Side):
     def encode_tensor(self, x: torch.Tensor) -> TxPayload:
         raise NotImplementedError
 
+    def adapt(self, snr_db: float) -> None:
+        """Told the channel's Es/N0 (dB; feedback, or the loopback's setting): a codec whose
+        payload follows the channel (the separation baseline's code rate) chooses here. Most
+        ignore it."""
+
     def complexity(self) -> tuple[int, int]:
         """(parameters, MACs per image) of what the device runs (paper 003 Table III)."""
         raise NotImplementedError

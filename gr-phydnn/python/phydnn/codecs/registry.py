@@ -20,7 +20,8 @@ from phydnn.errors import CheckpointError, ConfigError
 __all__ = ["codec_by_id", "codec_names", "get_codec", "load_plugins", "register_codec"]
 
 _CODECS: dict[str, type] = {}
-_BUILTIN = ("phydnn.codecs.phydnn", "phydnn.codecs.dtjscc", "phydnn.codecs.deepjscc")
+_BUILTIN = ("phydnn.codecs.phydnn", "phydnn.codecs.dtjscc", "phydnn.codecs.deepjscc",
+            "phydnn.codecs.separation")
 _loaded = False
 
 

@@ -38,7 +38,7 @@ from phydnn.training.finetune import CARD_SNRS
 from phydnn.training.progress import progress
 from phydnn.training.records import drop_resume, provenance, refuse_overwrite
 
-__all__ = ["CodecTrainConfig", "codec_accuracy", "train_codec"]
+__all__ = ["CodecTrainConfig", "carve_validation", "codec_accuracy", "train_codec"]
 
 
 @dataclass
@@ -87,7 +87,7 @@ class CodecTrainConfig:
         return codec
 
 
-def _split(train: ImageDataset, n_val: int, seed: int) -> tuple[ImageDataset, ImageDataset]:
+def carve_validation(train: ImageDataset, n_val: int, seed: int) -> tuple[ImageDataset, ImageDataset]:
     """(train, validation): a seeded permutation of the training split, the last n_val held
     out."""
     if n_val >= len(train):
@@ -128,7 +128,7 @@ class _Run:
         torch.manual_seed(cfg.seed)
         full = load_dataset(cfg.dataset, "train", cfg.data_root)
         self.test = load_dataset(cfg.dataset, "test", cfg.data_root)
-        self.train, self.val = _split(full, cfg.val_images, cfg.seed)
+        self.train, self.val = carve_validation(full, cfg.val_images, cfg.seed)
         self.net = self.codec.build(cfg.arch, full.input_shape[0], full.num_classes,
                                     full.input_shape)
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr,
