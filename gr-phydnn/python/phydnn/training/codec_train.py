@@ -87,7 +87,8 @@ class CodecTrainConfig:
         return codec
 
 
-def carve_validation(train: ImageDataset, n_val: int, seed: int) -> tuple[ImageDataset, ImageDataset]:
+def carve_validation(train: ImageDataset, n_val: int,
+                     seed: int) -> tuple[ImageDataset, ImageDataset]:
     """(train, validation): a seeded permutation of the training split, the last n_val held
     out."""
     if n_val >= len(train):
