@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-__all__ = ["plot_all"]
+__all__ = ["plot_all", "plot_joint_vs_separate"]
 
 PART_COLOURS = {"head": "#4c72b0", "mapping": "#8172b2", "airtime": "#dd8452",
                 "rx_dsp": "#937860", "tail": "#55a868"}
@@ -101,10 +101,53 @@ def _throughput(res: dict[str, Any], path: Path) -> None:
     _save(fig, path)
 
 
+CODEC_COLOURS = {"PhyDNN": "#4c72b0", "DT-JSCC": "#55a868", "separation": "#c44e52"}
+
+
+def plot_joint_vs_separate(jvs: dict[str, Any], path: Path, unsplit: float | None = None
+                           ) -> None:
+    """One panel per channel-use budget: accuracy vs Es/N0 of each codec, torch (lines) and
+    GNU Radio loopback (markers), the crossing points dotted."""
+    budgets = jvs["budgets"]
+    fig, axes = plt.subplots(1, len(budgets), figsize=(6.5 * len(budgets), 4.6), sharey=True,
+                             squeeze=False)
+    for ax, (budget, entry) in zip(axes[0], budgets.items(), strict=True):
+        for name, row in entry["codecs"].items():
+            colour = CODEC_COLOURS.get(name)
+            for source, style, marker in (("torch", "-", ""), ("loopback", "none", "o")):
+                curve = row[source]
+                if not curve:
+                    continue
+                xs = sorted(float(s) for s in curve)
+                ax.plot(xs, [curve[f"{x:.1f}"] * 100 for x in xs], linestyle=style,
+                        marker=marker, mfc="none", color=colour,
+                        label=f"{name} ({'torch' if source == 'torch' else 'GNU Radio'})")
+        for name, cross in entry["crossings"].items():
+            c = cross.get("torch", {})
+            if c.get("kind") == "cross":
+                ax.axvline(c["snr_db"], color=CODEC_COLOURS.get(name), ls=":", lw=1)
+                ax.annotate(f"{name} = separation\nat {c['snr_db']:.1f} dB",
+                            (c["snr_db"], 20), fontsize=7, ha="left")
+        if unsplit is not None:
+            ax.axhline(unsplit * 100, color="k", lw=0.8, label="unsplit backbone")
+        ax.set_title(f"{budget} channel uses (symbols) per image")
+        ax.set_xlabel("Es/N0 (dB)")
+        ax.grid(alpha=0.3)
+        ax.set_ylim(0, 100)
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0][0].set_ylabel("test accuracy (%)")
+    fig.suptitle("Joint (PhyDNN, DT-JSCC) against separate coding (quantiser + gr-fec) at "
+                 "equal channel uses")
+    _save(fig, path)
+
+
 def plot_all(res: dict[str, Any], out: Path) -> list[Path]:
     """Write every figure into ``out``; returns their paths."""
     figures = {"latency_breakdown.png": _latency, "bytes_per_batch.png": _bytes,
                "accuracy_vs_snr.png": _accuracy, "rx_throughput.png": _throughput}
+    if res.get("joint_vs_separate"):
+        figures["joint_vs_separate.png"] = lambda r, p: plot_joint_vs_separate(
+            r["joint_vs_separate"], p, r["accuracy_vs_snr"]["unsplit"])
     paths = []
     for name, draw in figures.items():
         draw(res, out / name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["targets", "write_report"]
+__all__ = ["jvs_tables", "targets", "write_report"]
 
 
 def _best_baseline(res: dict[str, Any], rate: int) -> dict[str, Any]:
@@ -108,6 +108,60 @@ def _table3(res: dict[str, Any]) -> list[str]:
     return lines
 
 
+def jvs_tables(res: dict[str, Any]) -> list[str]:
+    """Markdown: the joint-vs-separate curves per budget and the crossing points."""
+    jvs = res.get("joint_vs_separate")
+    if not jvs:
+        return []
+    lines = ["## Joint against separate coding at equal channel uses", "",
+             f"Torch: {jvs['torch_images']} test images per point; GNU Radio loopback: the "
+             f"first {jvs['loopback_images']} (demo offsets), soft receivers; the separation "
+             f"baseline picks its mode (bits per feature, gr-fec code) from its rate table.",
+             ""]
+    for budget, entry in jvs["budgets"].items():
+        names = list(entry["codecs"])
+        snrs = sorted(set(jvs["snrs"]) | set(jvs["loopback_snrs"]))
+        lines += [f"### {budget} channel uses (symbols) per image", "",
+                  "| Es/N0 (dB) | " + " | ".join(f"{n} torch | {n} loopback" for n in names)
+                  + " |", "|---|" + "---|---|" * len(names)]
+        for s in snrs:
+            k = f"{s:.1f}"
+            cells = []
+            for n in names:
+                row = entry["codecs"][n]
+                t, lo = row["torch"].get(k), row["loopback"].get(k)
+                cells += ["-" if t is None else f"{t * 100:.2f} %",
+                          "-" if lo is None else f"{lo * 100:.2f} %"]
+            lines.append(f"| {s:g} | " + " | ".join(cells) + " |")
+        lines.append("")
+        for name, c in entry["crossings"].items():
+            lines.append(f"- {name} against separation: " + "; ".join(
+                f"{source}: {v['text']}" for source, v in c.items()))
+        gaps = ", ".join(f"{n} {v * 100:.2f}" for n, v in
+                         entry["loopback_minus_torch_max"].items() if v is not None)
+        if gaps:
+            lines.append(f"- largest |loopback - torch| on the same images (points): {gaps}")
+        lines.append("")
+    return lines
+
+
+def _energy_table(res: dict[str, Any]) -> list[str]:
+    if not res.get("energy"):
+        return []
+    from phydnn.bench.energy import E_MAC_J, P_RADIO_W
+    lines = ["## Device energy per batch of 64 images (model: phydnn.bench.energy)", "",
+             f"e_MAC = {E_MAC_J * 1e12:.1f} pJ (Jetson Orin Nano GPU, 15 W mode, FP32 peak); "
+             f"P_radio = {P_RADIO_W:.3f} W (Cui, Goldsmith & Bahai 2005 transmitter, 20 dBm "
+             f"out).", "",
+             "| approach | head MACs / image | airtime (ms) | compute (mJ) | radio (mJ) | "
+             "total (mJ) |", "|---|---|---|---|---|---|"]
+    for r in res["energy"]:
+        lines.append(f"| {r['approach']} | {r['head_macs'] / 1e6:.2f} M | "
+                     f"{r['airtime_ms']:.2f} | {r['compute_mj']:.2f} | {r['radio_mj']:.2f} | "
+                     f"{r['total_mj']:.2f} |")
+    return lines
+
+
 def write_report(res: dict[str, Any], out: Path) -> Path:
     """``out/report.md``: every table, the targets and the figures."""
     acc = res["accuracy_vs_snr"]
@@ -140,7 +194,7 @@ def write_report(res: dict[str, Any], out: Path) -> Path:
         lines.append(f"| {c['model']} | {c['head_params']} | {c['head_macs']} | "
                      f"{c['tail_params'] if c['tail_params'] is not None else '-'} | "
                      f"{c['tail_macs'] if c['tail_macs'] is not None else '-'} |")
-    lines += ["", *_table3(res)]
+    lines += ["", *_table3(res), "", *jvs_tables(res), *_energy_table(res)]
     lines += ["", *(f"![{Path(f).stem}]({Path(f).name})" for f in res["figures"]), ""]
     path = out / "report.md"
     path.write_text("\n".join(lines))

@@ -12,7 +12,12 @@ Steps, each timed and shown as it runs:
    and rate vs accuracy for every M on the pruning path (Table II);
 6. head / tail parameters and MACs next to paper 003 Table III;
 7. Table III itself: PhyDNN beside DT-JSCC on the same PHY (device parameters and MACs,
-   bytes per batch, head compute time, accuracy on the simulated link and the loopback).
+   bytes per batch, head compute time, accuracy on the simulated link and the loopback);
+8. joint against separate coding at equal channel uses per image (PhyDNN, DT-JSCC where a
+   bundle of that budget exists, the separation baseline with gr-fec), torch and loopback,
+   and the crossing points (:mod:`phydnn.bench.separation`);
+9. the device's energy per batch, compute and radio, for every approach
+   (:mod:`phydnn.bench.energy`, each constant's source named there).
 """
 
 from __future__ import annotations
@@ -52,6 +57,15 @@ class BenchConfig:
                                     "fmnist_resnet20_phydnn_stage2")
     table3: tuple[str, ...] = (str(MODELS / "fmnist_dtjscc"),)   # codecs beside ``model``
     table3_images: int = 2000
+    # joint vs separate coding: grouped by the symbols per image their cards state
+    jvs_models: tuple[str, ...] = (str(MODELS / "fmnist_resnet20_phydnn_kd14ctx_m4"),
+                                   str(MODELS / "fmnist_resnet20_phydnn_stage2kdctx_m16"),
+                                   str(MODELS / "fmnist_separation_s784"),
+                                   str(MODELS / "fmnist_separation_s196"))
+    jvs_optional: tuple[str, ...] = (str(MODELS / "fmnist_dtjscc_c784"),   # DT-JSCC at the
+                                     str(MODELS / "fmnist_dtjscc_c196"))   # budgets, if made
+    jvs_snrs: tuple[float, ...] = tuple(float(s) for s in range(0, 21, 2))
+    jvs_loopback_snrs: tuple[float, ...] = tuple(float(s) for s in range(0, 21, 2))
     out: str = "results/bench"
     latency_batches: int = 20
     interval_ms: float = 400.0
@@ -71,11 +85,13 @@ class BenchConfig:
                      "throughput_images", "stock_packets", "table3_images"):
             check_positive(name, getattr(self, name), integer=True)
         check_positive("samp_rate", self.samp_rate)
-        for path in (self.model, self.backbone, *self.bottlefit, *self.table3):
+        for path in (self.model, self.backbone, *self.bottlefit, *self.table3,
+                     *self.jvs_models):
             if not bundle_paths(path)[1].exists():
                 how = ("phydnn bottlefit --width N --out " + path) if "bottlefit" in path \
                     else ("phydnn train-codec --codec dtjscc --out " + path) \
-                    if "jscc" in path else "phydnn train / phydnn pretrain"
+                    if "jscc" in path else "phydnn train-separation" \
+                    if "separation" in path else "phydnn train / phydnn pretrain"
                 raise CheckpointError(f"no model at {path}; make it with '{how}'")
         from phydnn.fullstack.wifi import N_DBPS
         if self.wifi_rate and self.wifi_rate not in N_DBPS:
@@ -207,6 +223,49 @@ def _throughput(cfg: BenchConfig, build: Path) -> list[dict[str, Any]]:
     return json.loads(lines[-1][len("THROUGHPUT "):])
 
 
+def _jvs(cfg: BenchConfig) -> dict[str, Any]:
+    from phydnn.bench.separation import group_by_budget, joint_vs_separate
+
+    present = [p for p in cfg.jvs_optional if bundle_paths(p)[1].exists()]
+    return joint_vs_separate(group_by_budget([*cfg.jvs_models, *present]), list(cfg.jvs_snrs),
+                             cfg.torch_images, cfg.loopback_images,
+                             list(cfg.jvs_loopback_snrs))
+
+
+def _energy(cfg: BenchConfig, baselines: list[dict[str, Any]],
+            jvs: dict[str, Any]) -> list[dict[str, Any]]:
+    """The device's energy per batch of 64 for every approach of the bench."""
+    from phydnn.bench.energy import batch_airtime_s, energy_row
+    from phydnn.link import TxHead
+    from phydnn.models import count_macs, load_backbone
+    from phydnn.training.bottlefit import load_bottlefit
+
+    rows, seen = [], set()
+    phy = [cfg.model, *cfg.table3, *(r["model"] for b in jvs.get("budgets", {}).values()
+                                     for r in b["codecs"].values())]
+    for path in phy:
+        if path in seen:
+            continue
+        seen.add(path)
+        tx = TxHead(path)
+        card = load_card(path)
+        symbols = int(card.get("symbols_per_image", card.get("positions_per_image", 0)))
+        rows.append(energy_row(f"{Path(path).name} ({symbols} symbols/image)",
+                               tx.side.complexity()[1],
+                               batch_airtime_s(symbols, samp_rate=cfg.samp_rate)))
+    net, card = load_backbone(cfg.backbone)
+    shape = tuple(card["input_shape"])
+    heads = {"SC": net.split("stem")[0]}
+    for path in cfg.bottlefit:
+        bf, bcard = load_bottlefit(path)
+        heads[f"BF-{bcard['width']}"] = bf.head
+    for b in baselines:
+        macs = count_macs(heads[b["name"]], shape)[0] if b["name"] in heads else 0
+        rows.append(energy_row(f"{b['name']} (TCP, 802.11a {b['rate_mbps']} Mb/s)", macs,
+                               b["airtime_s"]))
+    return rows
+
+
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     """Run every measurement; write results into ``cfg.out``; returns the results dict."""
     from phydnn.bench.latency import loopback_accuracy, loopback_latency
@@ -219,7 +278,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     card = load_card(cfg.model)
     rate = cfg.wifi_rate or rate_for_snr(cfg.snr_db)
-    steps = _Steps(8)
+    steps = _Steps(10)
     latency = steps.run("latency on the loopback flowgraph (real-time air)", loopback_latency,
                         cfg.model, cfg.latency_batches, cfg.interval_ms, cfg.snr_db,
                         cfg.samp_rate)
@@ -234,6 +293,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     complexity = steps.run("parameters and MACs (Table III)", _complexity, cfg)
     table3 = steps.run("PhyDNN beside DT-JSCC (Table III)", codec_table,
                        [cfg.model, *cfg.table3], cfg.snr_db, cfg.table3_images)
+    jvs = steps.run("joint vs separate coding at equal channel uses", _jvs, cfg)
+    energy = steps.run("device energy per batch", _energy, cfg, baselines, jvs)
     res = {
         "config": asdict(cfg), "model": cfg.model, "wifi_rate_mbps": rate,
         "phydnn_latency": {k: v for k, v in latency.items() if k != "rows"},
@@ -245,6 +306,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                             "dataset": torch_acc["dataset"], "torch_images": torch_acc["images"],
                             "loopback_images": cfg.loopback_images},
         "rate_table": rate_rows, "complexity": complexity, "table3": table3,
+        "joint_vs_separate": jvs, "energy": energy,
         "machine": f"{torch.get_num_threads()} CPU threads", "step_seconds": steps.times,
     }
     res["targets"] = targets(res)

@@ -1,6 +1,8 @@
 """``phydnn eval``: accuracy vs Es/N0 (hard and soft receivers) of a PhyDNN over the torch
 link, as CSV and a PNG plot (paper Fig. 10), and the rate-accuracy table (paper Table II) for
-every M on the model's pruning path."""
+every M on the model's pruning path. With ``--compare`` (or a bundle of another codec): the
+codecs side by side at equal channel uses per image, torch and optionally the GNU Radio
+loopback, with the crossing points of joint against separate coding."""
 
 from __future__ import annotations
 
@@ -10,9 +12,9 @@ from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="accuracy vs SNR and rate vs accuracy of a PhyDNN",
+    p = sub.add_parser("eval", help="accuracy vs SNR of a PhyDNN, or of codecs side by side",
                        description=__doc__)
-    p.add_argument("--model", required=True, help="PhyDNN bundle (e.g. models/x_m4)")
+    p.add_argument("--model", required=True, help="codec bundle (e.g. models/x_m4)")
     p.add_argument("--snr", type=float, nargs="+",
                    default=[0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20], help="Es/N0 values (dB)")
     p.add_argument("--rate-snr", type=float, default=12.0,
@@ -20,6 +22,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", type=int, default=10000, help="test images (default: all)")
     p.add_argument("--seed", type=int, default=0, help="channel noise seed")
     p.add_argument("--out-dir", default="results/eval", help="where CSV/PNG/JSON go")
+    p.add_argument("--compare", nargs="+", default=[], metavar="MODEL",
+                   help="other codec bundles (DT-JSCC, separation, ...) on the same figure, "
+                        "grouped by channel uses per image, with the Es/N0 below which joint "
+                        "coding beats a separation bundle")
+    p.add_argument("--loopback-images", type=int, default=0,
+                   help="with --compare or a non-PhyDNN model: also this many test images "
+                        "through the GNU Radio loopback at every Es/N0 (0: torch only)")
 
 
 def _path_models(model_path: str, card: dict) -> list[tuple[int, str]]:
@@ -33,7 +42,38 @@ def _path_models(model_path: str, card: dict) -> list[tuple[int, str]]:
     return found or [(card["M"], model_path)]
 
 
+def _codecs(args: argparse.Namespace) -> int:
+    """Any codecs side by side: accuracy vs Es/N0 per channel-use budget (torch, and the
+    loopback if asked), crossing points, one figure."""
+    from phydnn.bench.plots import plot_joint_vs_separate
+    from phydnn.bench.report import jvs_tables
+    from phydnn.bench.separation import group_by_budget, joint_vs_separate
+    from phydnn.errors import check_non_negative
+
+    check_non_negative("loopback_images", args.loopback_images, integer=True)
+    jvs = joint_vs_separate(group_by_budget([args.model, *args.compare]), list(args.snr),
+                            args.images, args.loopback_images, list(args.snr))
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = Path(args.model).name
+    (out / f"{name}_compare.json").write_text(json.dumps(jvs, indent=2) + "\n")
+    png = out / f"{name}_compare.png"
+    plot_joint_vs_separate(jvs, png)
+    print("\n".join(jvs_tables({"joint_vs_separate": jvs})))
+    print(f"wrote {png} and {name}_compare.json beside it")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    from phydnn.checkpoint import load_card
+    from phydnn.codecs.bundles import card_codec
+
+    if args.compare or card_codec(load_card(args.model)) != "phydnn":
+        return _codecs(args)
+    return _phydnn(args)
+
+
+def _phydnn(args: argparse.Namespace) -> int:
     from phydnn.data import load_dataset
     from phydnn.errors import check_positive
     from phydnn.models import load_phydnn

@@ -1,0 +1,157 @@
+"""qa for the separation baseline (quantise a BottleFit bottleneck, CRC + gr-fec per
+codeword, QPSK): the modes fit the channel-use budget by formula, codewords survive the
+cyclic rate matching, a failed codeword erases exactly its features, bad codec fields are
+refused, the transmitter follows its rate table, and the shipped bundles do what their cards
+say through the torch link and the GNU Radio loopback."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import requires_gnuradio
+
+pytestmark = requires_gnuradio
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = {784: ROOT / "models" / "fmnist_separation_s784",
+           196: ROOT / "models" / "fmnist_separation_s196"}
+
+
+def coding(features: int, budget: int, codes: tuple[str, ...]):
+    from phydnn.codecs.separation import _Coding, fit_modes
+
+    modes = fit_modes(features, budget, codes)
+    return _Coding({"features": features, "budget_symbols": budget,
+                    "modes": [asdict(m) for m in modes]}), modes
+
+
+def test_modes_take_the_largest_b_that_fits_the_budget():
+    from phydnn.codecs.separation import _mode
+
+    _, modes = coding(98, 196, ("cc12", "cc34", "ldpc300", "ldpc500", "uncoded"))
+    by_code = {m.code: m for m in modes}
+    # 392 coded bits: cc12 frame 98 b + 16, coded 2 (frame + 6); uncoded 98 b + 16
+    assert (by_code["cc12"].bits, by_code["cc12"].coded) == (1, 2 * (98 + 16 + 6))
+    assert by_code["uncoded"].bits == 3 and by_code["uncoded"].coded == 98 * 3 + 16
+    assert by_code["ldpc300"].bits == 1 and by_code["ldpc300"].codewords == 1
+    assert "ldpc500" not in by_code                  # 500 coded bits > 392: never fits
+    for m in modes:
+        assert m.codewords * m.coded <= 392
+        bigger = _mode(m.code, m.bits + 1, 98)
+        assert m.bits == 8 or bigger.codewords * bigger.coded > 392
+
+
+def test_budget_too_small_is_refused():
+    from phydnn.codecs.separation import fit_modes
+    from phydnn.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="budget_symbols=40"):
+        fit_modes(98, 40, ("cc12", "ldpc300"))
+
+
+@pytest.mark.parametrize("code", ["cc12", "cc23", "ldpc300", "uncoded"])
+def test_features_survive_rate_matching_noise_free(code):
+    c, modes = coding(98, 784, (code,))
+    rng = np.random.default_rng(0)
+    q = rng.integers(0, 1 << modes[0].bits, (6, 98))
+    sent = c.encode(q, 0)
+    assert sent.shape == (6, 2 * 784) and set(np.unique(sent)) <= {0, 1}
+    llr = np.where(sent == 0, 20.0, -20.0).astype(np.float32)
+    back, erased = c.decode(llr, 0)
+    assert np.array_equal(back, q) and not erased.any()
+
+
+def test_repeats_are_combined_and_a_failed_codeword_erases_its_features():
+    c, modes = coding(98, 784, ("ldpc300",))
+    mode = modes[0]                                  # b = 6: 5 codewords of 136 bits
+    assert (mode.bits, mode.codewords) == (6, 5)
+    rng = np.random.default_rng(1)
+    q = rng.integers(0, 64, (2, 98))
+    sent = c.encode(q, 0)
+    llr = np.where(sent == 0, 8.0, -8.0).astype(np.float32)
+    total = mode.codewords * mode.coded              # 1500; bits 0..67 are sent twice
+    llr[0, :68] = 0.0                                # first copies lost: the repeats carry
+    back, erased = c.decode(llr, 0)
+    assert np.array_equal(back[0], q[0]) and not erased[0].any()
+    llr[1, 300:600] = -llr[1, 300:600]               # codeword 1 of image 1 inverted
+    back, erased = c.decode(llr, 0)
+    # codeword 1 carries feature bits 136..271: features 22 (bits 132-137) .. 45 (270-275)
+    assert np.array_equal(np.flatnonzero(erased[1]), np.arange(22, 46))
+    assert np.array_equal(back[1][~erased[1]], q[1][~erased[1]])
+    assert total == 1500
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    if not SHIPPED[196].with_suffix(".json").exists():
+        pytest.fail("models/fmnist_separation_s196 is missing: make it with "
+                    "'phydnn train-separation'")
+    from phydnn.link import RxTail, TxHead
+    return TxHead(SHIPPED[196]), RxTail(SHIPPED[196])
+
+
+def test_bad_codec_field_is_refused_naming_the_modes(shipped):
+    from phydnn.link.header import HeaderError, PhyHeader
+
+    _, rx = shipped
+    n = len(rx.side.card["modes"])
+    header = PhyHeader("00000000", 0, 0, 1, 1, 1, 2, 392, codec_id=4, kind="bits",
+                       codec_field=n)
+    with pytest.raises(HeaderError, match=f"names no mode.*0..{n - 1}") as err:
+        rx.check(header)
+    assert err.value.reason == "codec_field"
+
+
+def test_transmitter_follows_its_rate_table(shipped):
+    tx, _ = shipped
+    table = sorted(tx.side.card["rate_table"], key=lambda r: r["snr_db"])
+    for row in table:
+        tx.side.adapt(row["snr_db"] + 0.5)
+        assert tx.side.mode == row["mode"]
+    tx.side.adapt(table[0]["snr_db"] - 10)
+    assert tx.side.mode == table[0]["mode"]
+
+
+def test_every_image_gets_a_result_when_segments_are_lost(shipped, digits_test=None):
+    from phydnn.codecs.base import RxPayload
+    from phydnn.data import load_dataset
+
+    tx, rx = shipped
+    test = load_dataset("fashion-mnist", "test").subset(8)
+    sent = tx.encode_payload(test.images.numpy())
+    llr = np.where(sent.values == 0, 9.0, -9.0).astype(np.float32)
+    erased = np.zeros(llr.shape, bool)
+    erased[:4] = True                                 # the first half of the batch lost
+    llr[erased] = 0.0
+    out = rx.side.decode(RxPayload("bits", llr, np.ones_like(llr), erased, sent.codec_field))
+    assert out.probabilities.shape == (8, 10)
+    assert np.allclose(out.probabilities.sum(1), 1.0, atol=1e-4)
+    assert (out.extra["features_erased"][:4] == 1.0).all()
+    assert (out.extra["features_erased"][4:] == 0.0).all()
+
+
+@pytest.mark.parametrize("budget", [784, 196])
+def test_shipped_bundle_is_a_fair_baseline(budget):
+    """At 20 dB within 0.5 points of its own noise-free accuracy (the card's test figures)."""
+    import json
+
+    card = json.loads(SHIPPED[budget].with_suffix(".json").read_text())
+    at20 = card["accuracy_vs_snr"]["20.0"]
+    clean = card["noise_free_accuracy"][at20["mode"]]
+    assert abs(at20["soft"] - clean) <= 0.005, (at20, clean)
+
+
+def test_loopback_matches_the_torch_link():
+    from phydnn.bench.latency import loopback_accuracy
+    from phydnn.data import load_dataset
+    from phydnn.link.simulate import simulate_link
+
+    model = str(SHIPPED[196])
+    loop = loopback_accuracy(model, [8.0], 500, ("soft",))["8.0"]
+    torch_acc = simulate_link(model, load_dataset("fashion-mnist", "test").subset(500), 8.0)
+    assert loop["delivery"] == 100.0
+    assert abs(loop["soft"] - torch_acc) <= 0.01, (loop, torch_acc)
