@@ -155,3 +155,27 @@ def test_loopback_matches_the_torch_link():
     torch_acc = simulate_link(model, load_dataset("fashion-mnist", "test").subset(500), 8.0)
     assert loop["delivery"] == 100.0
     assert abs(loop["soft"] - torch_acc) <= 0.01, (loop, torch_acc)
+
+
+def test_eval_compare_draws_the_codecs_and_their_crossing(tmp_path):
+    import json
+
+    from phydnn.cli.__main__ import main
+
+    phydnn196 = str(ROOT / "models" / "fmnist_resnet20_phydnn_stage2kdctx_m16")
+    rc = main(["eval", "--model", str(SHIPPED[196]), "--compare", phydnn196, "--images", "300",
+               "--snr", "0", "12", "--out-dir", str(tmp_path)])
+    assert rc == 0
+    res = json.loads((tmp_path / "fmnist_separation_s196_compare.json").read_text())
+    entry = res["budgets"]["196"]
+    assert set(entry["codecs"]) == {"separation", "PhyDNN"}
+    assert entry["crossings"]["PhyDNN"]["torch"]["kind"] in ("cross", "below", "above")
+    assert (tmp_path / "fmnist_separation_s196_compare.png").stat().st_size > 10_000
+
+
+def test_eval_refuses_a_bundle_of_another_budget_in_one_group(tmp_path):
+    from phydnn.bench.separation import joint_vs_separate
+    from phydnn.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="symbols per image, not the budget's 196"):
+        joint_vs_separate({196: {"separation": str(SHIPPED[784])}}, [12.0], 10, 0, [])

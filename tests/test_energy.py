@@ -1,0 +1,30 @@
+"""The bench's device energy model: airtime from the link's framing, joules from the named
+constants (phydnn.bench.energy)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+
+def test_airtime_counts_every_segments_preamble_header_and_pad():
+    from phydnn.bench.energy import batch_airtime_s
+
+    # 64 x 784 = 50 176 symbols -> 25 segments of 2008; each adds 95 + 648 + 16 framing
+    assert batch_airtime_s(784) == pytest.approx((50_176 + 25 * (95 + 648 + 16)) * 2 / 20e6)
+    # 64 x 196 = 12 544 -> 7 segments of 1792
+    assert batch_airtime_s(196) == pytest.approx((12_544 + 7 * 759) * 2 / 20e6)
+    assert batch_airtime_s(196, sps=4, samp_rate=10e6) == pytest.approx(
+        (12_544 + 7 * 759) * 4 / 10e6)
+
+
+def test_energy_is_compute_plus_radio_from_the_named_constants():
+    from phydnn.bench.energy import E_MAC_J, P_RADIO_W, energy_row
+
+    assert E_MAC_J == pytest.approx(15.0 / (1024 * 625e6))          # 23.4 pJ per MAC
+    assert P_RADIO_W == pytest.approx(0.1 / 0.35 + 0.0982)
+    row = energy_row("x", 11_000_000, 6.9e-3)
+    assert row["compute_mj"] == pytest.approx(64 * 11e6 * E_MAC_J * 1e3)
+    assert row["radio_mj"] == pytest.approx(P_RADIO_W * 6.9e-3 * 1e3)
+    assert math.isclose(row["total_mj"], row["compute_mj"] + row["radio_mj"])
