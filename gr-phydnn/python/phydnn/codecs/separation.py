@@ -51,7 +51,7 @@ from phydnn.errors import CheckpointError, ConfigError, check_choice
 from phydnn.link.crc import CRC16_BITS, crc16_bits, crc16_ok
 
 __all__ = ["MAX_BITS", "Mode", "SeparationCodec", "SeparationNet", "UniformQuantiser",
-           "fit_modes"]
+           "fit_modes", "mode_for_snr"]
 
 MAX_BITS = 8
 HARD_LLR = 4.0               # |LLR| a hard decision is handed to the decoder with
@@ -158,6 +158,17 @@ def fit_modes(features: int, budget_symbols: int, codes: tuple[str, ...]) -> lis
     return modes
 
 
+def mode_for_snr(rate_table: list[dict[str, Any]], snr_db: float) -> int:
+    """The rate table's mode for Es/N0 ``snr_db``: the entry at the largest table Es/N0 not
+    above it (below the table: its first entry)."""
+    table = sorted(rate_table, key=lambda r: r["snr_db"])
+    chosen = table[0]
+    for row in table:
+        if row["snr_db"] <= float(snr_db) + 1e-9:
+            chosen = row
+    return int(chosen["mode"])
+
+
 def _feature_bits(q: np.ndarray, bits: int) -> np.ndarray:
     """Level indices (N, F) -> bits (N, F b), MSB first."""
     shifts = np.arange(bits - 1, -1, -1)
@@ -220,14 +231,8 @@ class SeparationTransmitter(Transmitter):
         self.mode = int(card.get("default_mode", 0))
 
     def adapt(self, snr_db: float) -> None:
-        """Choose the mode of the card's rate table for the channel Es/N0 ``snr_db`` (the
-        entry at the largest table Es/N0 not above it; below the table: its first)."""
-        table = sorted(self.card["rate_table"], key=lambda r: r["snr_db"])
-        chosen = table[0]
-        for row in table:
-            if row["snr_db"] <= float(snr_db) + 1e-9:
-                chosen = row
-        self.mode = int(chosen["mode"])
+        """Choose the mode of the card's rate table for the channel Es/N0 ``snr_db``."""
+        self.mode = mode_for_snr(self.card["rate_table"], snr_db)
 
     def encode_tensor(self, x: Tensor) -> TxPayload:
         bits = self.coding.modes[self.mode].bits
