@@ -54,6 +54,7 @@ __all__ = ["MAX_BITS", "Mode", "SeparationCodec", "SeparationNet", "UniformQuant
            "fit_modes", "mode_for_snr"]
 
 MAX_BITS = 8
+DEFAULT_SNR_DB = 12.0        # the Es/N0 a transmitter assumes until told (the bench's)
 HARD_LLR = 4.0               # |LLR| a hard decision is handed to the decoder with
 BITS_PER_SYMBOL = 2          # Gray QPSK
 
@@ -228,7 +229,7 @@ class SeparationTransmitter(Transmitter):
     def __init__(self, net: SeparationNet, card: dict[str, Any]) -> None:
         super().__init__(card, SeparationCodec.payload_spec(card))
         self.net, self.coding = net, _Coding(card)
-        self.mode = int(card.get("default_mode", 0))
+        self.adapt(DEFAULT_SNR_DB)
 
     def adapt(self, snr_db: float) -> None:
         """Choose the mode of the card's rate table for the channel Es/N0 ``snr_db``."""

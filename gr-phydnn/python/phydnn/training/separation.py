@@ -32,7 +32,6 @@ from phydnn.codecs.separation import (
     SeparationReceiver,
     SeparationTransmitter,
     fit_modes,
-    mode_for_snr,
 )
 from phydnn.data import ImageDataset, iterate_batches, load_dataset, num_batches
 from phydnn.errors import ConfigError, check_non_negative, check_positive
@@ -230,7 +229,6 @@ def train_separation(cfg: SeparationConfig) -> list[dict[str, Any]]:
     for budget in cfg.budgets:
         card = {**_card(cfg, bcard, net, budget), "path": f"{cfg.out}_s{budget}"}
         card["rate_table"], scores = _rate_table(net, card, val.subset(cfg.rate_images), cfg)
-        card["default_mode"] = mode_for_snr(card["rate_table"], 12.0)   # if not told
         card.update(_test(net, card, test))
         card.update({
             "validation": {"images": min(cfg.rate_images, len(val)), "split": "carved from "
