@@ -29,20 +29,23 @@ def coding(features: int, budget: int, codes: tuple[str, ...]):
                     "modes": [asdict(m) for m in modes]}), modes
 
 
-def test_modes_take_the_largest_b_that_fits_the_budget():
+def test_modes_are_every_b_that_fits_the_budget():
     from phydnn.codecs.separation import _mode
 
     _, modes = coding(98, 196, ("cc12", "cc34", "ldpc300", "ldpc500", "uncoded"))
-    by_code = {m.code: m for m in modes}
+    bits = {}
+    for m in modes:
+        bits.setdefault(m.code, []).append(m.bits)
     # 392 coded bits: cc12 frame 98 b + 16, coded 2 (frame + 6); uncoded 98 b + 16
-    assert (by_code["cc12"].bits, by_code["cc12"].coded) == (1, 2 * (98 + 16 + 6))
-    assert by_code["uncoded"].bits == 3 and by_code["uncoded"].coded == 98 * 3 + 16
-    assert by_code["ldpc300"].bits == 1 and by_code["ldpc300"].codewords == 1
-    assert "ldpc500" not in by_code                  # 500 coded bits > 392: never fits
+    assert bits == {"cc12": [1], "cc34": [1, 2], "ldpc300": [1], "uncoded": [1, 2, 3]}
+    cc12 = next(m for m in modes if m.code == "cc12")
+    assert (cc12.frame, cc12.coded) == (98 + 16, 2 * (98 + 16 + 6))
+    assert next(m for m in modes if m.code == "uncoded" and m.bits == 3).coded == 98 * 3 + 16
     for m in modes:
         assert m.codewords * m.coded <= 392
-        bigger = _mode(m.code, m.bits + 1, 98)
-        assert m.bits == 8 or bigger.codewords * bigger.coded > 392
+    for code, found in bits.items():          # the next b would not fit
+        bigger = _mode(code, max(found) + 1, 98)
+        assert bigger.codewords * bigger.coded > 392, code
 
 
 def test_budget_too_small_is_refused():
@@ -67,18 +70,19 @@ def test_features_survive_rate_matching_noise_free(code):
 
 def test_repeats_are_combined_and_a_failed_codeword_erases_its_features():
     c, modes = coding(98, 784, ("ldpc300",))
-    mode = modes[0]                                  # b = 6: 5 codewords of 136 bits
+    field = [m.bits for m in modes].index(6)
+    mode = modes[field]                              # b = 6: 5 codewords of 136 bits
     assert (mode.bits, mode.codewords) == (6, 5)
     rng = np.random.default_rng(1)
     q = rng.integers(0, 64, (2, 98))
-    sent = c.encode(q, 0)
+    sent = c.encode(q, field)
     llr = np.where(sent == 0, 8.0, -8.0).astype(np.float32)
     total = mode.codewords * mode.coded              # 1500; bits 0..67 are sent twice
     llr[0, :68] = 0.0                                # first copies lost: the repeats carry
-    back, erased = c.decode(llr, 0)
+    back, erased = c.decode(llr, field)
     assert np.array_equal(back[0], q[0]) and not erased[0].any()
     llr[1, 300:600] = -llr[1, 300:600]               # codeword 1 of image 1 inverted
-    back, erased = c.decode(llr, 0)
+    back, erased = c.decode(llr, field)
     # codeword 1 carries feature bits 136..271: features 22 (bits 132-137) .. 45 (270-275)
     assert np.array_equal(np.flatnonzero(erased[1]), np.arange(22, 46))
     assert np.array_equal(back[1][~erased[1]], q[1][~erased[1]])

@@ -19,11 +19,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budgets", type=int, nargs="+", default=list(d.budgets),
                    help="channel uses (QPSK symbols) per image; one bundle each")
     p.add_argument("--codes", nargs="+", default=list(d.codes),
-                   help="gr-fec codes to choose from (cc12 cc23 cc34 ldpc300 ldpc500 "
-                        "ldpc1800 uncoded)")
+                   help="gr-fec codes to choose from: cc12, cc23, cc34 (K = 7 convolutional, "
+                        "soft Viterbi), ldpc300, ldpc500, ldpc1800 (gr-fec's matrices), "
+                        "uncoded")
     p.add_argument("--epochs", type=int, default=d.epochs, help="quantiser fine-tuning epochs")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (cosine decay)")
     p.add_argument("--erase-prob", type=float, default=d.erase_prob,
                    help="share of training images with a run of erased features")
     p.add_argument("--val-images", type=int, default=d.val_images,

@@ -15,8 +15,9 @@ This is the classic design the joint codecs are measured against (paper 003 Sec.
 "separate source and channel coding" of digital systems; Shannon's separation holds only for
 infinite blocks, so at a finite budget a cliff is expected below the code's threshold).
 
-A *mode* is a (b, code) pair whose codewords fit the budget (:func:`fit_modes`: for each code
-the largest b in 1..8 that fits); the codec field names the mode, so the receiver knows the
+A *mode* is a (b, code) pair whose codewords fit the budget (:func:`fit_modes`, every b in
+1..8 that fits, with the rest of the budget spent on repetition); the codec field names the
+mode, so the receiver knows the
 code and the quantiser. The transmitter chooses the mode for the channel Es/N0 it is told
 (:meth:`SeparationTransmitter.adapt`) from the card's rate table, picked on a validation split
 carved from the training set (:mod:`phydnn.training.separation`).
@@ -144,15 +145,13 @@ def _mode(code_name: str, bits: int, features: int) -> Mode:
 
 
 def fit_modes(features: int, budget_symbols: int, codes: tuple[str, ...]) -> list[Mode]:
-    """For each code, the largest b (1..8) whose codewords fit 2 x budget coded bits (QPSK);
+    """Every (code, b) with b in 1..8 whose codewords fit 2 x budget coded bits (QPSK):
+    large b for high Es/N0, small b (more of the budget left to cyclic repetition) for low;
     codes that cannot carry even b = 1 are left out."""
     budget = BITS_PER_SYMBOL * int(budget_symbols)
-    modes = []
-    for name in codes:
-        fitting = [m for m in (_mode(name, b, features) for b in range(1, MAX_BITS + 1))
-                   if m.codewords * m.coded <= budget]
-        if fitting:
-            modes.append(fitting[-1])
+    modes = [m for name in codes
+             for m in (_mode(name, b, features) for b in range(1, MAX_BITS + 1))
+             if m.codewords * m.coded <= budget]
     if not modes:
         raise ConfigError(f"budget_symbols={budget_symbols} is too small: no code carries "
                           f"{features} features at 1 bit each in {budget} coded bits")
