@@ -228,7 +228,9 @@ class SeparationTransmitter(Transmitter):
     def __init__(self, net: SeparationNet, card: dict[str, Any]) -> None:
         super().__init__(card, SeparationCodec.payload_spec(card))
         self.net, self.coding = net, _Coding(card)
-        self.adapt(DEFAULT_SNR_DB)
+        self.mode = 0                        # a card in the making has no rate table yet
+        if "rate_table" in card:
+            self.adapt(DEFAULT_SNR_DB)
 
     def adapt(self, snr_db: float) -> None:
         """Choose the mode of the card's rate table for the channel Es/N0 ``snr_db``."""
