@@ -47,11 +47,19 @@ def test_bench_quick_writes_every_table_and_figure(tmp_path):
 
     assert main(["bench", "--quick", "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "results.json").read_text())
-    assert len(res["targets"]) == 3 and len(res["figures"]) == 4
+    assert len(res["targets"]) == 3 and len(res["figures"]) == 5
+    jvs = res["joint_vs_separate"]["budgets"]
+    assert set(jvs) >= {"784", "196"}
+    assert all("separation" in b["codecs"] and "PhyDNN" in b["codecs"] for b in jvs.values())
+    names = " ".join(r["approach"] for r in res["energy"])
+    for approach in ("kd14ctx_m4", "dtjscc", "separation_s784", "separation_s196", "SC",
+                     "BF-1", "BF-2"):
+        assert approach in names, approach
+    assert all(r["total_mj"] > r["radio_mj"] > 0 for r in res["energy"])
     assert all((tmp_path / Path(f).name).stat().st_size > 10_000 for f in res["figures"])
     report = (tmp_path / "report.md").read_text()
     for section in ("Latency", "Bytes", "Accuracy", "Rate vs accuracy", "throughput",
-                    "complexity"):
+                    "complexity", "Joint against separate coding", "Device energy"):
         assert section in report
     names = {b["name"] for b in res["baselines"]}
     assert names == {"SC", "BF-1", "BF-2"}
