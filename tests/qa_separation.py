@@ -168,7 +168,7 @@ def test_eval_compare_draws_the_codecs_and_their_crossing(tmp_path):
 
     phydnn196 = str(ROOT / "models" / "fmnist_resnet20_phydnn_stage2kdctx_m16")
     rc = main(["eval", "--model", str(SHIPPED[196]), "--compare", phydnn196, "--images", "300",
-               "--snr", "0", "12", "--out-dir", str(tmp_path)])
+               "--snr", "0", "12", "--draws", "2", "--out-dir", str(tmp_path)])
     assert rc == 0
     res = json.loads((tmp_path / "fmnist_separation_s196_compare.json").read_text())
     entry = res["budgets"]["196"]

@@ -136,7 +136,12 @@ def jvs_tables(res: dict[str, Any]) -> list[str]:
         lines.append("")
         for name, c in entry["crossings"].items():
             lines.append(f"- {name} against separation: " + "; ".join(
-                f"{source}: {v['text']}" for source, v in c.items()))
+                f"{source}: {c[source]['text']}" for source in ("torch", "loopback")
+                if source in c))
+            for codec, by_snr in c.get("spread", {}).items():
+                lines.append(f"  - {codec}, {len(next(iter(by_snr.values())))} noise draws: "
+                             + "; ".join(f"{float(k):g} dB {min(v) * 100:.2f}-"
+                                         f"{max(v) * 100:.2f} %" for k, v in by_snr.items()))
         gaps = ", ".join(f"{n} {v * 100:.2f}" for n, v in
                          entry["loopback_minus_torch_max"].items() if v is not None)
         if gaps:

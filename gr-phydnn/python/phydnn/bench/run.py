@@ -66,6 +66,7 @@ class BenchConfig:
                                      str(MODELS / "fmnist_dtjscc_c196"))   # budgets, if made
     jvs_snrs: tuple[float, ...] = tuple(float(s) for s in range(0, 21, 2))
     jvs_loopback_snrs: tuple[float, ...] = tuple(float(s) for s in range(0, 21, 2))
+    jvs_draws: int = 5               # noise draws of the torch link around each crossing
     out: str = "results/bench"
     latency_batches: int = 20
     interval_ms: float = 400.0
@@ -82,7 +83,7 @@ class BenchConfig:
 
     def check(self) -> None:
         for name in ("latency_batches", "baseline_batches", "loopback_images", "torch_images",
-                     "throughput_images", "stock_packets", "table3_images"):
+                     "throughput_images", "stock_packets", "table3_images", "jvs_draws"):
             check_positive(name, getattr(self, name), integer=True)
         check_positive("samp_rate", self.samp_rate)
         for path in (self.model, self.backbone, *self.bottlefit, *self.table3,
@@ -229,7 +230,7 @@ def _jvs(cfg: BenchConfig) -> dict[str, Any]:
     present = [p for p in cfg.jvs_optional if bundle_paths(p)[1].exists()]
     return joint_vs_separate(group_by_budget([*cfg.jvs_models, *present]), list(cfg.jvs_snrs),
                              cfg.torch_images, cfg.loopback_images,
-                             list(cfg.jvs_loopback_snrs))
+                             list(cfg.jvs_loopback_snrs), cfg.jvs_draws)
 
 
 def _energy(cfg: BenchConfig, baselines: list[dict[str, Any]],

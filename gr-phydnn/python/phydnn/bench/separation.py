@@ -40,7 +40,8 @@ def group_by_budget(paths: list[str]) -> dict[int, dict[str, str]]:
     return budgets
 
 
-def _torch_curve(model: str, snrs: list[float], images: int) -> dict[str, float]:
+def _torch_curve(model: str, snrs: list[float], images: int, seed: int = 0
+                 ) -> dict[str, float]:
     from phydnn.checkpoint import load_card
     from phydnn.codecs import get_codec
     from phydnn.codecs.bundles import card_codec
@@ -53,7 +54,24 @@ def _torch_curve(model: str, snrs: list[float], images: int) -> dict[str, float]
                                            ("soft",)) else "hard"
     tx, rx = TxHead(model), RxTail(model, receiver)
     test = load_dataset(card["dataset"], "test").subset(images)
-    return {f"{s:.1f}": simulate_link((tx, rx), test, s) for s in snrs}
+    return {f"{s:.1f}": simulate_link((tx, rx), test, s, seed=seed) for s in snrs}
+
+
+def _spread(rows: dict[str, Any], names: list[str], snrs: list[float], images: int,
+            draws: int) -> dict[str, dict[str, list[float]]]:
+    """Accuracy of each codec at each of ``snrs`` over ``draws`` noise draws (seeds 0..)."""
+    return {n: {f"{s:.1f}": [round(_torch_curve(rows[n]["model"], [s], images, seed)
+                                   [f"{s:.1f}"], 4) for seed in range(draws)]
+                for s in snrs} for n in names}
+
+
+def _bracket(cross: dict[str, Any], snrs: list[float]) -> list[float]:
+    """The grid Es/N0 on both sides of a crossing (its edge of the grid otherwise)."""
+    grid = sorted(snrs)
+    if cross["kind"] != "cross":
+        return [cross["snr_db"]]
+    below = max(s for s in grid if s <= cross["snr_db"])
+    return [below, min(s for s in grid if s > below)]
 
 
 def crossing_point(joint: dict[str, float], separate: dict[str, float]) -> dict[str, Any]:
@@ -77,10 +95,11 @@ def crossing_point(joint: dict[str, float], separate: dict[str, float]) -> dict[
 
 def joint_vs_separate(budgets: dict[int, dict[str, str]], snrs: list[float],
                       torch_images: int, loopback_images: int,
-                      loopback_snrs: list[float]) -> dict[str, Any]:
+                      loopback_snrs: list[float], draws: int = 5) -> dict[str, Any]:
     """For each budget S: ``{name: bundle}`` of the codecs compared (names: PhyDNN,
     DT-JSCC, separation); their torch and loopback curves, and the crossing points of the
-    joint codecs against separation in both."""
+    joint codecs against separation in both, with the spread of ``draws`` noise draws of
+    the torch link at the grid points around each crossing."""
     from phydnn.bench.latency import loopback_accuracy
     from phydnn.checkpoint import load_card
     from phydnn.errors import ConfigError
@@ -112,6 +131,9 @@ def joint_vs_separate(budgets: dict[int, dict[str, str]], snrs: list[float],
             crossings[name] = {source: crossing_point(rows[name][source],
                                                       rows["separation"][source])
                                for source in ("torch", "loopback") if rows[name][source]}
+        for name, c in crossings.items():          # a small difference: its noise-draw spread
+            c["spread"] = _spread(rows, [name, "separation"], _bracket(c["torch"], snrs),
+                                  torch_images, draws)
         gaps = {name: max((abs(r["loopback"][k] - r["torch_same_images"][k])
                            for k in r["loopback"]), default=None) for name, r in rows.items()}
         out["budgets"][str(budget)] = {"codecs": rows, "crossings": crossings,

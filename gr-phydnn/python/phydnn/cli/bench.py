@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         cfg.stock_packets = 100
         cfg.table3_images = 256
         cfg.torch_snrs, cfg.loopback_snrs = (4.0, 12.0), (12.0,)
-        cfg.jvs_snrs, cfg.jvs_loopback_snrs = (2.0, 8.0), (8.0,)
+        cfg.jvs_snrs, cfg.jvs_loopback_snrs, cfg.jvs_draws = (2.0, 8.0), (8.0,), 2
     res = run_bench(cfg)
     print(f"\nresults in {cfg.out}/ (report.md, results.json, "
           f"{len(res['figures'])} figures) after {res['total_seconds']:.0f} s")

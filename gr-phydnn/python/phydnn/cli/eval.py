@@ -26,6 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="other codec bundles (DT-JSCC, separation, ...) on the same figure, "
                         "grouped by channel uses per image, with the Es/N0 below which joint "
                         "coding beats a separation bundle")
+    p.add_argument("--draws", type=int, default=3,
+                   help="with --compare: noise draws at the Es/N0 around each crossing point")
     p.add_argument("--loopback-images", type=int, default=0,
                    help="with --compare or a non-PhyDNN model: also this many test images "
                         "through the GNU Radio loopback at every Es/N0 (0: torch only)")
@@ -48,11 +50,12 @@ def _codecs(args: argparse.Namespace) -> int:
     from phydnn.bench.plots import plot_joint_vs_separate
     from phydnn.bench.report import jvs_tables
     from phydnn.bench.separation import group_by_budget, joint_vs_separate
-    from phydnn.errors import check_non_negative
+    from phydnn.errors import check_non_negative, check_positive
 
     check_non_negative("loopback_images", args.loopback_images, integer=True)
+    check_positive("draws", args.draws, integer=True)
     jvs = joint_vs_separate(group_by_budget([args.model, *args.compare]), list(args.snr),
-                            args.images, args.loopback_images, list(args.snr))
+                            args.images, args.loopback_images, list(args.snr), args.draws)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     name = Path(args.model).name
