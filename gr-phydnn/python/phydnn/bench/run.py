@@ -64,7 +64,7 @@ class BenchConfig:
                                    str(MODELS / "fmnist_separation_s196"))
     jvs_optional: tuple[str, ...] = (str(MODELS / "fmnist_dtjscc_c784"),   # DT-JSCC at the
                                      str(MODELS / "fmnist_dtjscc_c196"))   # budgets, if made
-    jvs_snrs: tuple[float, ...] = tuple(float(s) for s in range(0, 21, 2))
+    jvs_snrs: tuple[float, ...] = tuple(float(s) for s in range(-10, 21, 2))
     jvs_loopback_snrs: tuple[float, ...] = tuple(float(s) for s in range(0, 21, 2))
     jvs_draws: int = 5               # noise draws of the torch link around each crossing
     out: str = "results/bench"
