@@ -74,6 +74,7 @@ class EndToEndCodec(Codec):
     rx_keys = ("decoder.",)
     receivers: ClassVar[tuple[str, ...]] = ("soft",)
     default_receiver: ClassVar[str] = "soft"
+    trainer: ClassVar[str] = "phydnn train-codec"      # the command that makes its bundles
 
     @classmethod
     def build(cls, arch: dict[str, Any], in_channels: int, num_classes: int,
@@ -96,26 +97,36 @@ class EndToEndCodec(Codec):
                 "fingerprint": cls.fingerprint(net)}
 
     @classmethod
+    def build_from_card(cls, card: dict[str, Any]) -> nn.Module:
+        """The untrained network a card describes (default: :meth:`build` from its arch)."""
+        return cls.build(card["arch"], int(card["in_channels"]), int(card["num_classes"]),
+                         tuple(card["input_shape"]))
+
+    @classmethod
     def _net(cls, state: dict[str, torch.Tensor], card: dict[str, Any],
              keys: tuple[str, ...]) -> nn.Module:
-        net = cls.build(card["arch"], int(card["in_channels"]), int(card["num_classes"]),
-                        tuple(card["input_shape"]))
+        net = cls.build_from_card(card)
         missing, unexpected = net.load_state_dict(state, strict=False)
         missing = [k for k in missing if k.startswith(keys)]
         if missing or unexpected:
-            raise CheckpointError(f"{card['path']}: weights do not fit a {cls.name} network "
-                                  f"with arch {card['arch']} (missing {missing[:3]}, "
-                                  f"unexpected {list(unexpected)[:3]})")
+            raise CheckpointError(f"{card['path']}: weights do not fit the {cls.name} network "
+                                  f"its card describes ({card.get('arch', '')}; missing "
+                                  f"{missing[:3]}, unexpected {list(unexpected)[:3]})")
         return net.eval()
 
     @classmethod
-    def transmitter(cls, state, card) -> Transmitter:
+    def _tx_net(cls, state: dict[str, torch.Tensor], card: dict[str, Any]) -> nn.Module:
+        """The transmitter's network, its weights checked against the card's fingerprint."""
         net = cls._net(state, card, cls.tx_keys)
         if cls.fingerprint(net) != card.get("fingerprint"):
             raise CheckpointError(f"{card['path']}: the weights' fingerprint "
                                   f"{cls.fingerprint(net)} is not the card's "
                                   f"{card.get('fingerprint')}")
-        return _E2ETransmitter(net, card, cls)
+        return net
+
+    @classmethod
+    def transmitter(cls, state, card) -> Transmitter:
+        return _E2ETransmitter(cls._tx_net(state, card), card, cls)
 
     @classmethod
     def receiver(cls, state, card, receiver: str | None = None) -> Receiver:

@@ -38,7 +38,6 @@ import torch
 from torch import Tensor, nn
 
 from phydnn.codecs.base import (
-    Codec,
     CodecOutput,
     PayloadSpec,
     Receiver,
@@ -46,9 +45,9 @@ from phydnn.codecs.base import (
     Transmitter,
     TxPayload,
 )
-from phydnn.codecs.e2e import state_fingerprint
+from phydnn.codecs.e2e import EndToEndCodec
 from phydnn.codecs.registry import register_codec
-from phydnn.errors import CheckpointError, ConfigError, check_choice
+from phydnn.errors import ConfigError, check_choice
 from phydnn.link.crc import CRC16_BITS, crc16_bits, crc16_ok
 
 __all__ = ["MAX_BITS", "Mode", "SeparationCodec", "SeparationNet", "UniformQuantiser",
@@ -275,18 +274,20 @@ class SeparationReceiver(Receiver):
 
 
 @register_codec("separation", codec_id=4)
-class SeparationCodec(Codec):
+class SeparationCodec(EndToEndCodec):
     tx_keys = ("head.", "quantiser.")
+    rx_keys = ("tail.", "quantiser.", "fill")
     receivers = ("soft", "hard")      # soft: LLRs into gr-fec; hard: their signs only
     default_receiver = "soft"
-    rx_keys = ("tail.", "quantiser.", "fill")
+    trainer = "phydnn train-separation"
 
     @classmethod
     def payload_spec(cls, card: dict[str, Any]) -> PayloadSpec:
         return PayloadSpec("bits", BITS_PER_SYMBOL).check()
 
-    @staticmethod
-    def build(card: dict[str, Any]) -> SeparationNet:
+    @classmethod
+    def build_from_card(cls, card: dict[str, Any]) -> SeparationNet:
+        """A SeparationNet around the BottleFit split the card's ``bottleneck`` names."""
         from phydnn.models import build_backbone
         from phydnn.models.bottleneck import BottleneckSplit
         b = card["bottleneck"]
@@ -295,30 +296,8 @@ class SeparationCodec(Codec):
         return SeparationNet(BottleneckSplit(backbone, int(b["width"]), b["split"]))
 
     @classmethod
-    def fingerprint(cls, net: SeparationNet) -> str:
-        return state_fingerprint({k: v for k, v in net.state_dict().items()
-                                  if k.startswith(cls.tx_keys)})
-
-    @classmethod
-    def _net(cls, state: dict[str, Tensor], card: dict[str, Any],
-             keys: tuple[str, ...]) -> SeparationNet:
-        net = cls.build(card)
-        missing, unexpected = net.load_state_dict(state, strict=False)
-        missing = [k for k in missing if k.startswith(keys)]
-        if missing or unexpected:
-            raise CheckpointError(f"{card['path']}: weights do not fit a separation codec "
-                                  f"over {card['bottleneck']} (missing {missing[:3]}, "
-                                  f"unexpected {list(unexpected)[:3]})")
-        return net.eval()
-
-    @classmethod
     def transmitter(cls, state, card) -> Transmitter:
-        net = cls._net(state, card, cls.tx_keys)
-        if cls.fingerprint(net) != card.get("fingerprint"):
-            raise CheckpointError(f"{card['path']}: the weights' fingerprint "
-                                  f"{cls.fingerprint(net)} is not the card's "
-                                  f"{card.get('fingerprint')}")
-        return SeparationTransmitter(net, card)
+        return SeparationTransmitter(cls._tx_net(state, card), card)
 
     @classmethod
     def receiver(cls, state, card, receiver: str | None = None) -> Receiver:

@@ -67,9 +67,10 @@ class CodecTrainConfig:
 
     def check(self) -> type:
         codec = get_codec(self.codec)
-        if not issubclass(codec, EndToEndCodec):
-            raise ConfigError(f"codec={self.codec!r} is not trained end to end; PhyDNN "
-                              f"models come from 'phydnn train'")
+        if not issubclass(codec, EndToEndCodec) or codec.trainer != "phydnn train-codec":
+            how = getattr(codec, "trainer", "phydnn train")
+            raise ConfigError(f"codec={self.codec!r} is not trained end to end from scratch; "
+                              f"its models come from '{how}'")
         for name in ("epochs", "batch_size", "val_images"):
             check_positive(name, getattr(self, name), integer=True)
         check_positive("lr", self.lr)
