@@ -114,20 +114,25 @@ def plot_joint_vs_separate(jvs: dict[str, Any], path: Path, unsplit: float | Non
     for ax, (budget, entry) in zip(axes[0], budgets.items(), strict=True):
         for name, row in entry["codecs"].items():
             colour = CODEC_COLOURS.get(name)
-            for source, style, marker in (("torch", "-", ""), ("loopback", "none", "o")):
-                curve = row[source]
+            n_loop = jvs.get("loopback_images")
+            for source, style, marker, label in (
+                    ("torch", "-", "", f"{name} (torch, {jvs['torch_images']} images)"),
+                    ("torch_same_images", ":", "", f"{name} (torch, the first {n_loop})"),
+                    ("loopback", "none", "o", f"{name} (GNU Radio, the first {n_loop})")):
+                curve = row.get(source)
                 if not curve:
                     continue
                 xs = sorted(float(s) for s in curve)
                 ax.plot(xs, [curve[f"{x:.1f}"] * 100 for x in xs], linestyle=style,
-                        marker=marker, mfc="none", color=colour,
-                        label=f"{name} ({'torch' if source == 'torch' else 'GNU Radio'})")
-        for name, cross in entry["crossings"].items():
+                        marker=marker, mfc="none", color=colour, label=label,
+                        lw=1.0 if source == "torch_same_images" else 1.5)
+        for i, (name, cross) in enumerate(entry["crossings"].items()):
             c = cross.get("torch", {})
             if c.get("kind") == "cross":
                 ax.axvline(c["snr_db"], color=CODEC_COLOURS.get(name), ls=":", lw=1)
-                ax.annotate(f"{name} = separation\nat {c['snr_db']:.1f} dB",
-                            (c["snr_db"], 20), fontsize=7, ha="left")
+                ax.annotate(f"{name} = separation at {c['snr_db']:.1f} dB",
+                            (c["snr_db"] + 0.3, 58 - 7 * i), fontsize=7, ha="left",
+                            color=CODEC_COLOURS.get(name))
         if unsplit is not None:
             ax.axhline(unsplit * 100, color="k", lw=0.8, label="unsplit backbone")
         ax.set_title(f"{budget} channel uses (symbols) per image")
