@@ -11,14 +11,15 @@ same PHY as PhyDNN. ``bits`` payload on Gray QPSK.
       -> features; those of a failed codeword are erased and take the feature's mean (as
          PhyDNN fills erasures: every image still gets a result) -> BottleFit tail -> logits
 
-This is the classic design the joint codecs are measured against (paper 003 Sec. I: the
-"separate source and channel coding" of digital systems; Shannon's separation holds only for
-infinite blocks, so at a finite budget a cliff is expected below the code's threshold).
+This is the classic design the joint codecs are measured against (paper 000 Sec. I-A: deep
+JSCC "enjoys significant improvement ... over separate source/channel coding techniques";
+paper 003 compares PhyDNN only with full-stack baselines, so this is the issue's question,
+not a paper's figure). Shannon's separation holds only for infinite blocks: with one short
+codeword per image a cliff is expected below the code's threshold.
 
 A *mode* is a (b, code) pair whose codewords fit the budget (:func:`fit_modes`, every b in
 1..8 that fits, with the rest of the budget spent on repetition); the codec field names the
-mode, so the receiver knows the
-code and the quantiser. The transmitter chooses the mode for the channel Es/N0 it is told
+mode, so the receiver knows the code and the quantiser. The transmitter chooses the mode for the channel Es/N0 it is told
 (:meth:`SeparationTransmitter.adapt`) from the card's rate table, picked on a validation split
 carved from the training set (:mod:`phydnn.training.separation`).
 
@@ -128,8 +129,9 @@ class Mode:
 
     @property
     def rate(self) -> float:
-        """Information (feature) bits over coded bits."""
-        return self.codewords * self.payload_bits / (self.codewords * self.coded)
+        """Feature bits a codeword carries over its coded bits (CRC and tail bits count as
+        overhead; cyclic repetition lowers the rate on air further)."""
+        return self.payload_bits / self.coded
 
     def describe(self) -> str:
         return f"b={self.bits} {self.code} x{self.codewords} (rate {self.rate:.2f})"
