@@ -109,9 +109,10 @@ class EndToEndCodec(Codec):
         missing, unexpected = net.load_state_dict(state, strict=False)
         missing = [k for k in missing if k.startswith(keys)]
         if missing or unexpected:
+            described = card.get("arch") or card.get("bottleneck")
             raise CheckpointError(f"{card['path']}: weights do not fit the {cls.name} network "
-                                  f"its card describes ({card.get('arch', '')}; missing "
-                                  f"{missing[:3]}, unexpected {list(unexpected)[:3]})")
+                                  f"its card describes ({described}; missing {missing[:3]}, "
+                                  f"unexpected {list(unexpected)[:3]})")
         return net.eval()
 
     @classmethod

@@ -19,9 +19,10 @@ codeword per image a cliff is expected below the code's threshold.
 
 A *mode* is a (b, code) pair whose codewords fit the budget (:func:`fit_modes`, every b in
 1..8 that fits, with the rest of the budget spent on repetition); the codec field names the
-mode, so the receiver knows the code and the quantiser. The transmitter chooses the mode for the channel Es/N0 it is told
-(:meth:`SeparationTransmitter.adapt`) from the card's rate table, picked on a validation split
-carved from the training set (:mod:`phydnn.training.separation`).
+mode, so the receiver knows the code and the quantiser. The transmitter chooses the mode for
+the channel Es/N0 it is told (:meth:`SeparationTransmitter.adapt`) from the card's rate
+table, picked on a validation split carved from the training set
+(:mod:`phydnn.training.separation`).
 
 Importing this module needs no GNU Radio; building a transmitter or receiver loads gr-fec
 (:mod:`phydnn.fec`), the one GNU Radio library a codec uses: the channel code must be
