@@ -12,6 +12,7 @@ the joint codecs send the same payload at every Es/N0.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 __all__ = ["crossing_point", "group_by_budget", "joint_vs_separate"]
@@ -40,21 +41,29 @@ def group_by_budget(paths: list[str]) -> dict[int, dict[str, str]]:
     return budgets
 
 
-def _torch_curve(model: str, snrs: list[float], images: int, seed: int = 0
-                 ) -> dict[str, float]:
+@functools.lru_cache(maxsize=8)
+def _ends(model: str, images: int):
+    """A bundle's two ends (its soft receiver where it has one) and its first test images,
+    loaded once per comparison however many Es/N0 values and noise draws follow."""
     from phydnn.checkpoint import load_card
     from phydnn.codecs import get_codec
     from phydnn.codecs.bundles import card_codec
     from phydnn.data import load_dataset
     from phydnn.link import RxTail, TxHead
-    from phydnn.link.simulate import simulate_link
 
     card = load_card(model)
     receiver = "soft" if "soft" in getattr(get_codec(card_codec(card)), "receivers",
                                            ("soft",)) else "hard"
-    tx, rx = TxHead(model), RxTail(model, receiver)
-    test = load_dataset(card["dataset"], "test").subset(images)
-    return {f"{s:.1f}": simulate_link((tx, rx), test, s, seed=seed) for s in snrs}
+    return (TxHead(model), RxTail(model, receiver)), \
+        load_dataset(card["dataset"], "test").subset(images)
+
+
+def _torch_curve(model: str, snrs: list[float], images: int, seed: int = 0
+                 ) -> dict[str, float]:
+    from phydnn.link.simulate import simulate_link
+
+    ends, test = _ends(model, images)
+    return {f"{s:.1f}": simulate_link(ends, test, s, seed=seed) for s in snrs}
 
 
 def _spread(rows: dict[str, Any], names: list[str], snrs: list[float], images: int,
