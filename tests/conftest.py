@@ -69,11 +69,12 @@ def run_link(pdus: list, snr_db: float, seed: int, deframer_model: str = "",
 
     from phydnn.blocks import channel_sim, deframer, framer
     from phydnn.blocks.framer import FLUSH_SYMBOLS
+    from phydnn.link.segment import DEFAULT_MAX_PAYLOAD
     from phydnn.blocks.pdu import make_pdu, split_pdu
 
     done: list[int] = []
     tb = gr.top_block()
-    fr = framer(2, 0.35, 2048, on_last=lambda: done.append(1))
+    fr = framer(2, 0.35, DEFAULT_MAX_PAYLOAD, on_last=lambda: done.append(1))
     de = deframer(deframer_model, 2, status_interval_s=0)   # segment PDUs only
     dbg = blocks.message_debug()
     tb.connect(fr, channel_sim(snr_db, freq_offset, clock_ppm, 0.37, seed=seed + 1), de)

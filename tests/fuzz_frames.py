@@ -2,14 +2,15 @@
 
 Every mutation breaks exactly one thing a receiver checks, so the reason it must give is
 known: header bits flipped after the CRC was computed (``crc``), a burst cut inside the
-header's first copy (``crc``), after it (``truncated``: the repetitions still give the header)
-or inside the payload (``truncated``), absurd length, count or image fields
+header's first copy of the coded bits (``crc``), after it (``truncated``: the copies that
+arrived still give the header) or inside the payload (``truncated``), absurd length, count or image fields
 with a valid CRC (``truncated``, ``length``, ``images``, ``geometry``, ``segment``), wrong bits
 per symbol, magic or version (their own reasons), another model's fingerprint
 (``wrong_model``), and the fields of header v2: an unknown payload kind (``kind``), pilots on
 a psk payload (``pilots``), codec id 0 (``codec``) or another codec's id (``wrong_codec``), a
 codec field the PhyDNN receiver does not serve (``codec_field``), symbols per image that are
-not the model's (``geometry``), and a version-1 header (``version``). Frames are one symbol
+not the model's (``geometry``), and a version-1 or version-2 header, uncoded, as those
+transmitters sent them (``version``). Frames are one symbol
 per sample; :func:`shape` pulse-shapes them.
 """
 
@@ -22,7 +23,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from phydnn.link.header import HEADER_BITS, HEADER_SYMBOLS, MAGIC, VERSION, encode_header_bytes
+from phydnn.link.header import (
+    CODED_BITS,
+    HEADER_SYMBOLS,
+    MAGIC,
+    VERSION,
+    encode_header_bytes,
+    encode_legacy_header,
+)
 from phydnn.link.header import header_bytes as _header_bytes
 from phydnn.link.preamble import PREAMBLE
 from phydnn.link.segment import FRAME_PAD, MAX_BATCH_IMAGES
@@ -33,7 +41,8 @@ GAP = 1000               # zeros after a burst that is followed by silence
 TAIL_MIN = 200           # a shorter length claim than the payload still ends in its signal
 KINDS = ("bitflip", "cut_header", "cut_header_copy", "cut_payload", "long", "short",
          "zero_length", "count", "images", "bits_per_symbol", "magic", "version", "fingerprint",
-         "kind", "pilots", "codec", "other_codec", "codec_field", "per_image", "version1")
+         "kind", "pilots", "codec", "other_codec", "codec_field", "per_image", "version1",
+         "version2")
 
 
 @dataclass
@@ -51,8 +60,11 @@ def header_bytes(fingerprint: str, batch_id: int, seg_index: int = 0, seg_count:
                          bits_per_symbol, magic, version, **{"per_image": POSITIONS, **fields})
 
 
-def frame(header: bytes, payload: np.ndarray, gap: int = 0) -> np.ndarray:
-    return np.concatenate([PREAMBLE, encode_header_bytes(header), payload,
+def frame(header: bytes, payload: np.ndarray, gap: int = 0, legacy: bool = False) -> np.ndarray:
+    coded = encode_legacy_header(header) if legacy else encode_header_bytes(header)
+    if legacy:   # an older header is shorter: the payload follows it at once
+        coded = coded[:HEADER_SYMBOLS]
+    return np.concatenate([PREAMBLE, coded, payload,
                            np.zeros(FRAME_PAD + gap, np.complex64)]).astype(np.complex64)
 
 
@@ -76,12 +88,12 @@ def make_frame(kind: str | None, rng: np.random.Generator, fingerprint: str,
         bits[rng.choice(len(bits), int(rng.integers(1, 4)), replace=False)] ^= 1
         return Frame(frame(np.packbits(bits).tobytes(), payload, gap), "crc")
     if kind in ("cut_header", "cut_header_copy"):
-        # inside the first copy of the header, bits are missing: the CRC fails; after it,
-        # the repetitions still give the header, and the payload is what is missing
+        # inside the first copy of the coded header, bits are missing: the CRC fails; after
+        # it, the copies that arrived still give the header, and the payload is missing
         full = frame(good, payload)
         first = kind == "cut_header"
         cut = int(rng.integers(8, 128) if first else
-                  rng.integers(HEADER_BITS + 8, HEADER_SYMBOLS))
+                  rng.integers(CODED_BITS + 8, HEADER_SYMBOLS))
         return Frame(np.concatenate([full[:len(PREAMBLE) + cut], np.zeros(GAP, np.complex64)]),
                      "crc" if first else "truncated")
     if kind == "cut_payload":
@@ -160,7 +172,10 @@ def _v2_frame(kind: str, rng: np.random.Generator, fingerprint: str, batch_id: i
         per = int(rng.choice([p for p in range(1, 2 * POSITIONS) if p != POSITIONS]))
         return Frame(frame(with_fields(per_image=per), payload, gap), "geometry")
     if kind == "version1":
-        return Frame(frame(_v1_header(fingerprint, batch_id), payload, gap), "version")
+        return Frame(frame(_v1_header(fingerprint, batch_id), payload, gap, True), "version")
+    if kind == "version2":
+        return Frame(frame(header_bytes(fingerprint, batch_id, version=2), payload, gap, True),
+                     "version")
     raise ValueError(f"unknown mutation {kind!r}")
 
 

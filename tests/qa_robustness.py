@@ -98,19 +98,22 @@ def test_lost_segments_still_give_every_image_a_prediction():
     positions are flagged partial, the run ends cleanly, and the accuracy drop is printed."""
     from phydnn.cli import loopback as lb
 
+    from phydnn.link.segment import DEFAULT_MAX_PAYLOAD, segment_layout
+
     script = lb.compile_flowgraph("phydnn_loopback")
-    out = lb.run_flowgraph(script, ["--model", MODEL, "--n-images", "640",
+    out = lb.run_flowgraph(script, ["--model", MODEL, "--n-images", "1920",
                                     "--segment-loss", "0.1"], timeout=300, echo=False)
     got = lb.parse_summary(out)
     segments = got["segments_ok"] + got["segments_lost"]
-    assert got["images"] == 640 and segments == 250, out[-2000:]
-    # 250 bursts, 10 % erased: 25 expected, binomial sd 4.7
-    assert 10 <= got["segments_lost"] <= 45, out[-2000:]
+    bursts = 30 * segment_layout(64 * 784, DEFAULT_MAX_PAYLOAD)[0]     # 30 batches of 64
+    assert got["images"] == 1920 and segments == bursts, out[-2000:]
+    # 120 bursts, 10 % erased: 12 expected, binomial sd 3.3
+    assert 3 <= got["segments_lost"] <= 24, out[-2000:]
     assert got["partial"] >= got["segments_lost"], out[-2000:]
     assert got["accuracy"] >= 75.0 and "Traceback" not in out
     print(f"\n10 % segment loss: accuracy {got['accuracy']:.2f} % "
-          f"({got['segments_lost']:.0f} of 250 segments lost, {got['partial']:.0f} images "
-          f"partial)")
+          f"({got['segments_lost']:.0f} of {bursts} segments lost, {got['partial']:.0f} "
+          f"images partial)")
 
 
 # --- 2. noise only ----------------------------------------------------------------------------

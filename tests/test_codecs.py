@@ -30,6 +30,8 @@ from phydnn.link.header import (
     decode_header,
     encode_header,
     encode_header_bytes,
+    encode_legacy_header,
+    header_bytes,
 )
 from phydnn.link.payload import insert_pilots, map_values, pilot_count, remove_pilots, unmap_symbols
 
@@ -129,15 +131,22 @@ def test_header_v2_refuses_fields_out_of_range(fields, reason):
     assert err.value.reason == reason
 
 
-def test_a_version_1_frame_is_refused_under_version():
-    body = struct.pack(">BB4sHHHHH", MAGIC, 1 << 4 | 2, bytes.fromhex("0123abcd"), 1, 0, 1,
-                       784, 1)
-    v1 = encode_header_bytes(body + struct.pack(">I", zlib.crc32(body)))
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_frame_of_an_older_version_is_refused_under_version(version):
+    """Versions 1 and 2 sent their header bits uncoded, three copies: a version-3 receiver
+    says so instead of a CRC error."""
+    if version == 1:
+        body = struct.pack(">BB4sHHHHH", MAGIC, 1 << 4 | 2, bytes.fromhex("0123abcd"), 1, 0,
+                           1, 784, 1)
+    else:
+        body = header_bytes("0123abcd", 1, 0, 1, 784, 1, 2, version=2, per_image=784)[:-4]
+    old = encode_legacy_header(body + struct.pack(">I", zlib.crc32(body)))
     rng = np.random.default_rng(0)
-    received = np.concatenate([v1, rng.choice([-1.0, 1.0], len(encode_header(HDR)) - len(v1))])
+    received = np.concatenate([old, rng.choice([-1.0, 1.0], len(encode_header(HDR)) - len(old))])
     with pytest.raises(HeaderError) as err:
         decode_header(received.astype(np.complex64))
     assert err.value.reason == "version"
+    assert encode_header_bytes(HDR.pack()).shape == encode_header(HDR).shape
 
 
 @pytest.mark.parametrize("bits_per_symbol,snr_db", [(1, 2.0), (2, 3.0), (2, 6.0), (2, 9.0)])

@@ -32,9 +32,9 @@ u16 = st.integers(0, 65535)
 
 
 # --- fuzzing the receiver's core ----------------------------------------------------------------
-_raw_body = st.binary(min_size=16, max_size=16)
+_raw_body = st.binary(min_size=23, max_size=23)
 _field_body = st.builds(
-    lambda b, i, c, n, m, bps: header_bytes("0123abcd", b, i, c, n, m, bps)[:16],
+    lambda b, i, c, n, m, bps: header_bytes("0123abcd", b, i, c, n, m, bps)[:23],
     u16, st.integers(0, 3), st.integers(1, 3), st.integers(0, 3000), u16,
     st.one_of(st.just(2), st.integers(0, 15)))
 

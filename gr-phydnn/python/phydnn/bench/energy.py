@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from phydnn.link.segment import DEFAULT_MAX_PAYLOAD
+
 __all__ = ["E_MAC_J", "P_RADIO_W", "batch_airtime_s", "energy_row"]
 
 GPU_CORES, GPU_HZ, MODULE_W = 1024, 625e6, 15.0             # Jetson Orin Nano, 15 W mode
@@ -34,7 +36,7 @@ P_RADIO_W = PAPR_XI / PA_EFFICIENCY * P_OUT_W + P_CIRCUIT_W
 
 
 def batch_airtime_s(symbols_per_image: int, images: int = 64, sps: int = 2,
-                    samp_rate: float = 20e6, max_payload: int = 2048) -> float:
+                    samp_rate: float = 20e6, max_payload: int = DEFAULT_MAX_PAYLOAD) -> float:
     """Seconds on air for a batch on this link (every segment framed), at ``sps``."""
     from phydnn.link.segment import frame_length, segment_layout
 

@@ -42,7 +42,13 @@ from gnuradio import gr
 from phydnn.blocks.greedy import greedy_block
 from phydnn.blocks.pdu import split_pdu
 from phydnn.codecs.base import PayloadSpec
-from phydnn.link.segment import FRAME_PAD, frame_payload, segment_payload
+from phydnn.link.segment import (
+    DEFAULT_MAX_PAYLOAD,
+    FRAME_PAD,
+    LEAD_RAMP,
+    frame_payload,
+    segment_payload,
+)
 from phydnn.link.timeline import TIMELINE
 from phydnn.report import payload_line
 
@@ -78,7 +84,7 @@ class frame_builder(gr.basic_block):  # noqa: N801
     per segment, into ``frames`` (a bounded queue for :class:`frame_stream`). Each frame
     carries batch_id, seg_index, seg_count and last."""
 
-    def __init__(self, max_payload: int = 2048, pad: int = FRAME_PAD) -> None:
+    def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD, pad: int = FRAME_PAD) -> None:
         gr.basic_block.__init__(self, name="phydnn_frame_builder", in_sig=None, out_sig=None)
         self.max_payload, self.pad = int(max_payload), int(pad)
         self.frames: queue.Queue = queue.Queue(MAX_BACKLOG)
@@ -123,7 +129,8 @@ class frame_builder(gr.basic_block):  # noqa: N801
             last = bool(meta.get("last")) and header.seg_index == header.seg_count - 1
             batch_end = header.seg_index == header.seg_count - 1
             tail = FLUSH_SYMBOLS if last else BATCH_TAIL if batch_end else 0
-            frame = frame_payload(header, part, self.pad + tail)
+            lead = LEAD_RAMP if header.seg_index == 0 else 0
+            frame = frame_payload(header, part, self.pad + tail, lead)
             self.segments += 1
             self.payload_symbols += header.n_symbols
             self.payload_bits += len(part) * header.bits_per_symbol
@@ -231,7 +238,7 @@ class burst_tagger(greedy_block):  # noqa: N801
 class framer(gr.hier_block2):  # noqa: N801
     """Segments + preamble + PHY header + RRC pulse shaping -> tagged bursts."""
 
-    def __init__(self, sps: int = 2, rolloff: float = 0.35, max_payload: int = 2048,
+    def __init__(self, sps: int = 2, rolloff: float = 0.35, max_payload: int = DEFAULT_MAX_PAYLOAD,
                  samp_rate: float = 20e6, exit_when_done: bool = False,
                  on_last: Callable[[], None] | None = None) -> None:
         gr.hier_block2.__init__(self, "phydnn_framer", gr.io_signature(0, 0, 0),

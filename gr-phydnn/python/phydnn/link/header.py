@@ -1,4 +1,4 @@
-"""The PHY header of a segment (version 2): what a receiver needs to place the segment's
+"""The PHY header of a segment (version 3): what a receiver needs to place the segment's
 symbols and to hand them to the right codec.
 
 Fields (DESIGN.md "PHY header", "Codecs"), 23 bytes big-endian, then a CRC-32 (zlib's, the
@@ -14,38 +14,54 @@ polynomial of GNU Radio's crc32 blocks) over them:
 receiver sizes a batch from the header, not from its model. The codec field is the codec's
 own 16 bits (an exit index, an active-dimension count, a task or user id).
 
-The 216 bits go on air as BPSK, the whole block repeated :data:`REPETITIONS` times (spread
-over the header's duration, so a short fade or a phase error hits one copy); the receiver
-adds the copies' soft values before deciding (a 4.8 dB gain), so the header survives where
-the payload symbols are already noisy. Every field is validated before anything is sized
-from it; a refusal names its reason (:class:`HeaderError`). A version-1 frame (16 + 4 bytes,
-no codec fields) is recognised when the v2 CRC fails and refused under ``version``.
+On air (version 3): the 216 bits are encoded with gr-fec's K = 7 rate-1/2 convolutional code
+(polynomials 109 and 79, terminated: 444 coded bits, :class:`phydnn.fec.ConvolutionalCode`),
+and the 444 coded bits go out as BPSK, the whole block sent :data:`REPETITIONS` times (spread
+over the header's duration, so a short fade or a phase slip hits one copy): 888 symbols. The
+receiver adds the copies' soft values and decodes them with gr-fec's soft-decision Viterbi
+decoder. Eb/N0 is Es/N0 + 6.1 dB, and the K = 7 code's soft-decision gain over uncoded BPSK
+(about 5 dB at a word error rate of 1e-2) makes a header that holds at -3 dB Es/N0, where the
+version-2 header (216 bits, plain three-fold repetition: Eb/N0 = Es/N0 + 4.8 dB, no coding
+gain) lost 93 % of the segments at 0 dB.
+
+Every field is validated before anything is sized from it; a refusal names its reason
+(:class:`HeaderError`). A frame from an older transmitter (version 1: 16 + 4 bytes, version
+2: 23 + 4 bytes, both as three-fold repeated BPSK) is recognised when the v3 CRC fails and
+refused under ``version``.
+
+gr-fec is GNU Radio's library: it is loaded on first use (:mod:`phydnn.fec`), so importing the
+link stays free of GNU Radio.
 """
 
 from __future__ import annotations
 
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["HEADER_BITS", "HEADER_SYMBOLS", "KIND_CODES", "MAGIC", "REPETITIONS", "VERSION",
-           "HeaderError", "PhyHeader", "decode_header", "encode_header", "encode_header_bytes",
-           "header_bytes"]
+__all__ = ["CODED_BITS", "HEADER_BITS", "HEADER_SYMBOLS", "KIND_CODES", "MAGIC", "REPETITIONS",
+           "VERSION", "HeaderError", "PhyHeader", "decode_header", "encode_header",
+           "encode_header_bytes", "encode_legacy_header", "header_bytes"]
 
 MAGIC = 0xA7
-VERSION = 2
-REPETITIONS = 3
+VERSION = 3
+REPETITIONS = 3              # copies of the coded header block
 MAX_PAYLOAD = 65535
 KIND_CODES = {"psk": 0, "analog": 1, "bits": 2}
 KIND_NAMES = {v: k for k, v in KIND_CODES.items()}
+_LOCAL = threading.local()
 _BITS_ALLOWED = {"psk": range(1, 9), "bits": range(1, 3), "analog": range(0, 1)}
 _FMT = ">BBBBB4sHHHHHHH"
 _BYTES = struct.calcsize(_FMT) + 4
 HEADER_BITS = _BYTES * 8
-HEADER_SYMBOLS = HEADER_BITS * REPETITIONS
-_V1_BITS = 20 * 8            # a version-1 header: 16 bytes + CRC-32
+CODED_BITS = 2 * (HEADER_BITS + 6)     # rate 1/2, K = 7, terminated
+HEADER_SYMBOLS = CODED_BITS * REPETITIONS
+# headers of older versions, three-fold repeated BPSK: (version, bytes without the CRC)
+_OLD_HEADERS = ((1, 16), (2, _BYTES - 4))
+_OLD_REPETITIONS = 3
 
 
 class HeaderError(ValueError):
@@ -144,44 +160,71 @@ def header_bytes(fingerprint: str, batch_id: int, seg_index: int, seg_count: int
     return body + struct.pack(">I", zlib.crc32(body))
 
 
+def _code():
+    """This thread's gr-fec convolutional code for the header (a gr-fec coder holds state
+    while it works, so two receivers in one process must not share one)."""
+    code = getattr(_LOCAL, "code", None)
+    if code is None:
+        from phydnn.fec import ConvolutionalCode
+        code = _LOCAL.code = ConvolutionalCode(HEADER_BITS, "1/2")
+    return code
+
+
 def encode_header(header: PhyHeader) -> np.ndarray:
-    """BPSK symbols (complex64, +1 for bit 0) of the header, repeated block-wise."""
+    """BPSK symbols (complex64, +1 for bit 0) of the coded header, repeated block-wise."""
     return encode_header_bytes(header.pack())
 
 
 def encode_header_bytes(data: bytes) -> np.ndarray:
-    """BPSK symbols of any header bytes (CRC included), unchecked: what a test sends to see
-    a receiver refuse a header (a version-1 header's 20 bytes too)."""
-    if len(data) not in (_BYTES, _V1_BITS // 8):
-        raise ValueError(f"a header is {_BYTES} bytes (version 1: 20), got {len(data)}")
-    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8))
-    return np.tile(1.0 - 2.0 * bits.astype(np.float32), REPETITIONS).astype(np.complex64)
+    """The version-3 symbols of any 27 header bytes (CRC included), unchecked: what a test
+    sends to see a receiver refuse a header."""
+    if len(data) != _BYTES:
+        raise ValueError(f"a header is {_BYTES} bytes, got {len(data)}")
+    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8))[None]
+    return _bpsk(np.tile(_code().encode(bits)[0], REPETITIONS))
 
 
-def _refuse_version_1(symbols: np.ndarray) -> None:
-    """A frame whose header is a valid version-1 one (three copies of 160 bits, CRC-32 over
-    its 16 bytes): refused under ``version``; anything else falls through."""
-    soft = np.real(symbols[:_V1_BITS * REPETITIONS]).reshape(REPETITIONS, _V1_BITS).sum(0)
-    data = np.packbits((soft < 0).astype(np.uint8)).tobytes()
-    body, crc = data[:16], struct.unpack(">I", data[16:])[0]
-    if zlib.crc32(body) == crc and body[0] == MAGIC and body[1] >> 4 == 1:
-        raise HeaderError("version", f"1, this receiver speaks {VERSION}")
+def encode_legacy_header(data: bytes) -> np.ndarray:
+    """What a version-1 (20 bytes) or version-2 (27 bytes) transmitter sent: the header bits
+    as BPSK, three copies, no code. For the tests of the ``version`` refusal."""
+    if len(data) not in (n + 4 for _, n in _OLD_HEADERS):
+        raise ValueError(f"a version-1 header is 20 bytes, a version-2 one 27, got {len(data)}")
+    return _bpsk(np.tile(np.unpackbits(np.frombuffer(data, dtype=np.uint8)), _OLD_REPETITIONS))
+
+
+def _bpsk(bits: np.ndarray) -> np.ndarray:
+    return (1.0 - 2.0 * bits.astype(np.float32)).astype(np.complex64)
+
+
+def _refuse_older(symbols: np.ndarray) -> None:
+    """A frame whose header is a valid version-1 or version-2 one (three plain copies of its
+    bits, a CRC-32 over its fields): refused under ``version``; anything else falls through."""
+    for version, size in _OLD_HEADERS:
+        bits = (size + 4) * 8
+        soft = np.real(symbols[:bits * _OLD_REPETITIONS]).reshape(_OLD_REPETITIONS, bits).sum(0)
+        data = np.packbits((soft < 0).astype(np.uint8)).tobytes()
+        body, crc = data[:size], struct.unpack(">I", data[size:])[0]
+        if zlib.crc32(body) == crc and body[0] == MAGIC and body[1] >> 4 == version:
+            raise HeaderError("version", f"{version}, this receiver speaks {VERSION}")
 
 
 def decode_header(symbols: np.ndarray) -> tuple[PhyHeader, np.ndarray]:
-    """Header from :data:`HEADER_SYMBOLS` phase-corrected received symbols.
+    """Header from :data:`HEADER_SYMBOLS` phase-corrected received symbols: the copies'
+    real parts added (soft values whose scale the decoder does not need), Viterbi-decoded,
+    then the CRC and every field checked.
 
     Returns the header and the BPSK symbols it was sent as (known symbols for the noise
     estimate). Raises :class:`HeaderError` with a reason when a check fails.
     """
     if len(symbols) != HEADER_SYMBOLS:
         raise HeaderError("truncated", f"{len(symbols)} of {HEADER_SYMBOLS} header symbols")
-    soft = np.real(symbols).reshape(REPETITIONS, HEADER_BITS).sum(0)
-    bits = (soft < 0).astype(np.uint8)
+    soft = np.real(symbols).reshape(REPETITIONS, CODED_BITS).sum(0)
+    code = _code()
+    bits = code.decode(soft[None].astype(np.float32))
     try:
-        header = PhyHeader.unpack(np.packbits(bits).tobytes())
+        header = PhyHeader.unpack(np.packbits(bits[0]).tobytes())
     except HeaderError as err:
         if err.reason == "crc":
-            _refuse_version_1(symbols)
+            _refuse_older(symbols)
         raise
-    return header, np.tile(1.0 - 2.0 * bits.astype(np.float32), REPETITIONS).astype(np.complex64)
+    return header, _bpsk(np.tile(code.encode(bits)[0], REPETITIONS))

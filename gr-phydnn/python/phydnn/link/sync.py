@@ -3,7 +3,7 @@ that GNU Radio lacks: every segment's phase is resolved from its own preamble, s
 slip outlives a segment).
 
 Given received symbols starting at the sync word (found by GNU Radio's corr_est), this module
-1. estimates the complex gain and the residual frequency from the 63 known sync-word
+1. estimates the complex gain and the residual frequency from the 127 known sync-word
    symbols;
 2. tracks phase and frequency through header and payload with feed-forward block phase
    estimates (Viterbi & Viterbi M-th power: BPSK on the header, M-PSK on a psk or bits
@@ -28,6 +28,7 @@ sigma^2 of Es/N0 = 1/sigma^2 (DESIGN.md "Definitions") that the soft receiver ne
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +40,7 @@ from phydnn.link.preamble import SYNC_WORD
 from phydnn.phy.constellation import psk_points
 
 __all__ = ["HEADER_SPAN", "SYNC_QUALITY", "HeaderState", "SegmentSync", "SyncResult",
-           "estimate_from_known", "locate_sync_word"]
+           "estimate_from_known", "locate_sync_word", "payload_block", "squared_tone"]
 
 BPSK = np.array([1, -1], dtype=np.complex64)
 
@@ -50,9 +51,15 @@ SILENCE = 0.35       # power above the noise under which those symbols carry no 
 HEADER_BLOCK = 64    # header symbols per block phase estimate: the frequency is refined
                      # from the slope of ten of them (256 lost 6 % of the headers at 6 dB)
 BLOCK = 256          # payload symbols per block phase estimate (at least 8 M): QPSK's 4th
-                     # power estimate over 64 symbols cost 20 % more bit errors at 4 dB
+                     # power estimate over 64 symbols cost 20 % more bit errors at 4 dB;
+                     # longer at low SNR (payload_block)
+MAX_BLOCK = 8192     # at -3 dB Es/N0 QPSK needs 5400 symbols per estimate
+FREQ_SPAN = 4e-3     # cycles/symbol searched around the sync word's frequency estimate
 DD_MIN_ORDER = 8     # from this PSK order on, payload phase tracking is decision-directed
-SYNC_QUALITY = 0.3   # fit of a real sync word: 0.5 at 0 dB Es/N0; about 1/63 on data or noise
+SYNC_QUALITY = 0.12  # fit of a real sync word: 0.5 at 0 dB Es/N0, 0.33 at -3 dB, less with a
+                     # frequency offset (2e-3 cycles/symbol turns the word by a quarter cycle:
+                     # at -3 dB 0.2-0.3); on data or noise exponential with mean 1/127: over
+                     # 0.12 once in 3e6 correlator tags
 PILOT_WINDOW = 15    # pilots whose mean gives each pilot's phase (analog payloads)
 TAIL_PILOTS = 64     # last pilots whose power tells a cut analog burst
 SILENCE_PILOTS = 0.5  # their power above the noise under which they carry no signal
@@ -121,6 +128,47 @@ def locate_sync_word(symbols: np.ndarray, near: int, refine: int) -> tuple[int, 
     k = int(np.argmax(corr))
     energy = float(np.sum(np.abs(seg[k:k + nsw]) ** 2))
     return lo + k, float(corr[k]) / (nsw * energy) if energy > 0 else 0.0
+
+
+def squared_tone(r: np.ndarray, span: float) -> float:
+    """Residual frequency (cycles/symbol) of BPSK symbols ``r`` already derotated by a coarse
+    estimate: r^2 carries a tone at twice the residual whatever the data, found as the peak
+    of its zero-padded periodogram within +-``span`` (then a parabola through the peak and
+    its neighbours). Over the 888 header symbols this holds at -3 dB Es/N0, where the
+    127-symbol sync word alone leaves about 4e-4 cycles/symbol of error (its Cramer-Rao
+    bound), a fifth of a radian over one block of the header."""
+    z = r * r
+    nfft = 1 << (int(np.ceil(np.log2(len(z)))) + 3)
+    spec = np.abs(np.fft.fft(z, nfft)) ** 2
+    reach = max(int(np.ceil(2 * span * nfft)), 1)
+    bins = np.r_[0:reach + 1, nfft - reach:nfft]
+    k = int(bins[np.argmax(spec[bins])])
+    a, b, c = spec[k - 1], spec[k], spec[(k + 1) % nfft]
+    den = a - 2 * b + c
+    delta = 0.5 * (a - c) / den if den != 0 else 0.0
+    f2 = (k + delta) / nfft
+    return float((f2 - 1.0 if f2 >= 0.5 else f2) / 2)
+
+
+def payload_block(order: int, noise_var: float, target_var: float = 0.0) -> int:
+    """Symbols per block phase estimate of an M-PSK payload (M-th power, M <= 4) at the
+    header's noise estimate: the estimate's variance (Moeneclaey and de Jonghe, IEEE Trans.
+    Commun. 1994; Viterbi and Viterbi 1983)
+
+        var(theta) = sum_{m=1..M} C(M, m)^2 m! rho^-m / (2 M^2 N),   rho = Es/N0,
+
+    must keep a 2 pi / M slip between neighbouring blocks (a step over pi / M) six standard
+    deviations away: var <= (pi / M)^2 / 72. At 0 dB that asks 760 QPSK symbols (256-symbol
+    blocks slipped in one 7168-symbol segment in five), at 10 dB 9. The block is a power of
+    two from :data:`BLOCK` to :data:`MAX_BLOCK`; from 8-PSK on (decision-directed) it stays
+    ``max(BLOCK, 8 M)``."""
+    if order >= DD_MIN_ORDER:
+        return max(BLOCK, 8 * order)
+    rho = 1.0 / max(noise_var, 1e-6)
+    terms = sum(math.comb(order, m) ** 2 * math.factorial(m) * rho ** -m
+                for m in range(1, order + 1))
+    need = terms / (2 * order ** 2 * (target_var or (np.pi / order) ** 2 / 72))
+    return int(min(max(BLOCK, 1 << int(np.ceil(np.log2(max(need, 1))))), MAX_BLOCK))
 
 
 def _power(x: np.ndarray, order: int) -> np.ndarray:
@@ -211,6 +259,7 @@ class SegmentSync:
         """
         order, total = len(points), len(y)
         step = self.block or max(block, 8 * order)   # longer blocks for the denser orders
+        step = min(step, max(total, 1))
         n = np.arange(total)
         r = y * _rotator(phase + 2 * np.pi * freq * n)
         r *= np.float32(1.0 / amp)
@@ -238,6 +287,12 @@ class SegmentSync:
         amp = abs(g)
         if not amp > 0:
             raise HeaderError("crc", "no signal")
+        phase = float(np.angle(g)) + 2 * np.pi * freq * nsw
+        n = np.arange(HEADER_SYMBOLS)
+        coarse = symbols[nsw:HEADER_SPAN] * _rotator(phase + 2 * np.pi * freq * n)
+        freq += squared_tone(coarse, FREQ_SPAN)
+        k = np.arange(nsw)
+        g = complex(np.mean(symbols[:nsw] * np.conj(SYNC_WORD) * _rotator(2 * np.pi * freq * k)))
         phase = float(np.angle(g)) + 2 * np.pi * freq * nsw
         hdr, phase, freq_out = self._track(symbols[nsw:HEADER_SPAN], BPSK, phase, freq, amp,
                                            HEADER_BLOCK)
@@ -302,8 +357,9 @@ class SegmentSync:
                                               state.amp)
             tail, silence = pilots[-TAIL_PILOTS:], SILENCE_PILOTS
         else:
-            data, _, _ = self._track(y, self.points(h.bits_per_symbol), state.phase,
-                                     state.freq, state.amp, BLOCK)
+            points = self.points(h.bits_per_symbol)
+            data, _, _ = self._track(y, points, state.phase, state.freq, state.amp,
+                                     payload_block(len(points), state.noise_var))
             tail, silence = data[-TAIL_CHECK:], SILENCE
         if float(np.mean(np.abs(tail) ** 2)) < state.noise_var + silence:
             raise HeaderError("truncated", f"no signal at the end of the {h.n_symbols} "

@@ -38,6 +38,7 @@ from phydnn.models.codebook import EmbeddingCodebook
 from phydnn.models.context import context_posterior, independent_pairs
 from phydnn.models.modes import eval_mode, frozen_batchnorm_stats
 from phydnn.phy import PSKConstellation, add_awgn
+from phydnn.phy.channel_spec import ChannelSpec
 
 __all__ = ["PhyDNN", "RECEIVERS", "build_phydnn"]
 
@@ -164,14 +165,20 @@ class PhyDNN(nn.Module):
         return context_posterior(loglik, self.prior, self.pairs)
 
     def simulate(self, x: Tensor, noise_var: float | Tensor, receiver: str = "hard",
-                 generator: torch.Generator | None = None) -> Tensor:
-        """The whole link in torch at inference: transmit, AWGN, receive -> class logits."""
+                 generator: torch.Generator | None = None,
+                 channel: ChannelSpec | None = None) -> Tensor:
+        """The whole link in torch at inference: transmit, channel (AWGN unless ``channel``
+        says otherwise), receive -> class logits."""
         sym = self.constellation.modulate(self.transmit(x))
-        return self.receive(add_awgn(sym, noise_var, generator), noise_var, receiver)
+        if channel is None or channel.is_awgn:
+            return self.receive(add_awgn(sym, noise_var, generator), noise_var, receiver)
+        nv = torch.as_tensor(noise_var, dtype=torch.float32)
+        return self.receive(*_through(channel, sym, nv, generator), receiver)
 
     # --- training (Alg. 1) ----------------------------------------------------------------
     def forward(self, x: Tensor, noise_var: Tensor | float, tau: float = 0.5,
-                soft: bool = False, sample: bool = True) -> dict[str, Any]:
+                soft: bool = False, sample: bool = True,
+                channel: ChannelSpec | None = None) -> dict[str, Any]:
         """One Monte-Carlo realisation of Eq. (7) plus the binding path of Eq. (9).
 
         Returns ``logits`` (through the channel), ``bind_logits`` (T(H(x))), ``entropy``
@@ -179,6 +186,8 @@ class PhyDNN(nn.Module):
         ``noise_var`` is a scalar or one value per image (N,); ``soft`` uses the posterior
         lookup instead of the hard one for this realisation; ``sample`` False sends the argmax
         embedding, as at inference, instead of a Gumbel-softmax sample (straight-through).
+        ``channel``: a fading or phase-error channel (:class:`~phydnn.phy.ChannelSpec`, the
+        receiver equalising with its estimate) instead of AWGN.
         """
         feats = self.head(x)
         logits_z = self.codebook.logits(feats)
@@ -192,7 +201,10 @@ class PhyDNN(nn.Module):
         sym = self.constellation.modulate_onehot(z[..., self.pi_inv])  # embedding -> point
         nv = torch.as_tensor(noise_var, dtype=torch.float32, device=x.device)
         nv = nv.view(-1, 1, 1) if nv.dim() else nv
-        y = add_awgn(sym, nv)
+        if channel is None or channel.is_awgn:
+            y = add_awgn(sym, nv)
+        else:
+            y, nv = _through(channel, sym, nv)
         post = self.constellation.demodulate_soft(y, nv)                # over points
         if soft:
             weights = self.posterior(y, nv)                              # over embeddings
@@ -206,6 +218,14 @@ class PhyDNN(nn.Module):
             bind_logits = self.tail(feats)
         return {"logits": logits, "bind_logits": bind_logits, "entropy": entropy,
                 "symbol_errors": errors.detach(), "indices": sent.detach()}
+
+
+def _through(channel: ChannelSpec, sym: Tensor, nv: Tensor,
+             generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Symbols (N, H', W') through ``channel`` at noise variance ``nv`` (scalar or (N, 1, 1)):
+    the equalised symbols and each one's noise variance."""
+    out = channel.apply(sym, nv.reshape(-1) if nv.dim() else nv, generator)
+    return out.symbols, out.noise_var
 
 
 def build_phydnn(backbone: nn.Module, split: str, num_embeddings: int,

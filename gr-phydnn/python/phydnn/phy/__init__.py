@@ -13,12 +13,15 @@ from phydnn.phy.channel import (
     complex_gaussian,
     snr_db_to_noise_var,
 )
+from phydnn.phy.channel_spec import CHANNEL_KINDS, ChannelSpec
 from phydnn.phy.constellation import PSKConstellation, psk_points, psk_ser_theory
 
 __all__ = [
     "AWGNChannel",
+    "CHANNEL_KINDS",
     "ChannelChain",
     "ChannelOutput",
+    "ChannelSpec",
     "FadingChannel",
     "PSKConstellation",
     "PhaseOffset",

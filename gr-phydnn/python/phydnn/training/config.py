@@ -19,6 +19,7 @@ from phydnn.errors import (
     check_positive,
     check_power_of_two,
 )
+from phydnn.phy.channel_spec import ChannelSpec
 
 __all__ = ["FinetuneConfig", "load_config"]
 
@@ -52,6 +53,11 @@ class FinetuneConfig:
     n_mc: int = 1                                 # Monte-Carlo samples per input (Eq. 7)
     snr_db: float = 12.0                          # training Es/N0
     snr_spread_db: float = 0.0                    # per-image Es/N0 ~ U[snr-spread, snr+spread]
+    channel: str = "awgn"                         # awgn | rayleigh | rician | phase (paper
+    channel_fading: str = "block"                 # Sec. IV's NLoS/LoS): phydnn.phy.ChannelSpec,
+    channel_k_factor: float = 3.0                 # the receiver equalising with a channel
+    channel_csi: str = "estimated"                # estimate from the sync word
+    channel_phase_error_deg: float = 0.0
     soft_fraction: float = 0.0                    # share of realisations with soft lookup
     distill: float = 0.0                          # weight of distillation from the unsplit
     distill_temperature: float = 4.0              # backbone in the channel-path loss
@@ -88,7 +94,16 @@ class FinetuneConfig:
                               f"train_parts='tail': nothing would learn in a frozen epoch; "
                               f"set freeze_epochs=0")
         self._check_pruning()
+        self.channel_spec()
         return self
+
+    def channel_spec(self) -> ChannelSpec:
+        """The training channel, checked (names the offending setting)."""
+        try:
+            return ChannelSpec(self.channel, self.channel_fading, 0, self.channel_k_factor,
+                               self.channel_csi, 127, self.channel_phase_error_deg).check()
+        except ConfigError as exc:
+            raise ConfigError(f"channel settings: {exc}") from None
 
     def _check_pruning(self) -> None:
         if len(self.prune_path) != len(self.prune_epochs):

@@ -8,6 +8,7 @@ from torch import nn
 from phydnn.data import ImageDataset, iterate_batches
 from phydnn.models.context import adjacent_pair_counts
 from phydnn.models.modes import eval_mode
+from phydnn.phy.channel_spec import ChannelSpec
 
 __all__ = ["accuracy", "codebook_usage", "link_accuracy", "predict", "source_statistics"]
 
@@ -31,8 +32,10 @@ def accuracy(model: nn.Module, data: ImageDataset, batch_size: int = 500,
 @torch.no_grad()
 def link_accuracy(model, data: ImageDataset, snrs_db: list[float],
                   receivers: tuple[str, ...] = ("hard", "soft"), batch_size: int = 500,
-                  seed: int = 0, device: str = "cpu") -> dict[str, dict[str, float]]:
-    """Accuracy of a PhyDNN over the torch link (transmit -> AWGN -> receive) per SNR.
+                  seed: int = 0, device: str = "cpu",
+                  channel: ChannelSpec | None = None) -> dict[str, dict[str, float]]:
+    """Accuracy of a PhyDNN over the torch link (transmit -> channel -> receive) per SNR;
+    the channel is AWGN unless ``channel`` names another (Es/N0 then is its average).
 
     The head runs once per batch; every (SNR, receiver) pair reuses the transmitted points
     and draws its noise from a generator of its own, seeded from ``seed`` and the SNR, so the
@@ -54,9 +57,13 @@ def link_accuracy(model, data: ImageDataset, snrs_db: list[float],
             sym = model.constellation.modulate(model.transmit(x))
             for snr in snrs_db:
                 nv = snr_db_to_noise_var(float(snr))
-                received = add_awgn(sym, nv, gens[snr])
+                if channel is None or channel.is_awgn:
+                    received, nv_sym = add_awgn(sym, nv, gens[snr]), nv
+                else:
+                    out = channel.apply(sym, nv, gens[snr])
+                    received, nv_sym = out.symbols, out.noise_var
                 for r in receivers:
-                    pred = model.receive(received, nv, r).argmax(1)
+                    pred = model.receive(received, nv_sym, r).argmax(1)
                     correct[(snr, r)] += int((pred == y).sum())
     n = max(len(data), 1)
     table: dict[str, dict[str, float]] = {}

@@ -52,7 +52,7 @@ from phydnn.models import (
     save_phydnn,
     split_complexity,
 )
-from phydnn.phy import snr_db_to_noise_var
+from phydnn.phy import ChannelSpec, snr_db_to_noise_var
 from phydnn.training.config import FinetuneConfig
 from phydnn.training.evaluate import codebook_usage, link_accuracy, source_statistics
 from phydnn.training.progress import progress
@@ -144,6 +144,7 @@ class _Run:
 
     def __init__(self, cfg: FinetuneConfig, command: str, resume: bool) -> None:
         self.cfg, self.command, self.resume = cfg, command, resume
+        self.channel = cfg.channel_spec()
         self.rank, self.world = _rank_world()
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -199,6 +200,7 @@ class _Run:
                 "pretrained": self.cfg.pretrained,
                 "pretrained_accuracy": self.pre_card.get("test_accuracy"),
                 "train_snr_db": self.cfg.snr_db, "train_snr_spread_db": self.cfg.snr_spread_db,
+                "train_channel": self.channel.as_dict(),
                 "config": self.cfg.as_dict(), "command": self.command,
                 "gr_phydnn_version": __version__, **init}
 
@@ -302,7 +304,7 @@ class _Run:
             target = self.teacher_probs(x)
             for _ in range(cfg.n_mc):
                 soft = bool(torch.rand(()) < cfg.soft_fraction)
-                out = net(x, _noise_var(cfg, len(y)), cfg.tau, soft, cfg.gumbel)
+                out = net(x, _noise_var(cfg, len(y)), cfg.tau, soft, cfg.gumbel, self.channel)
                 ce = ce + self.task_loss(out["logits"], y, target) / cfg.n_mc
             bind = F.cross_entropy(out["bind_logits"], y)
             loss = ce + beta * out["entropy"] + bind
@@ -349,7 +351,8 @@ class _Run:
             t0 = time.perf_counter()
             stats = self.train_epoch(epoch)
             self.elapsed += time.perf_counter() - t0
-            acc = link_accuracy(self.model, val, [cfg.snr_db]) if self.rank == 0 else {}
+            acc = (link_accuracy(self.model, val, [cfg.snr_db], channel=self.channel)
+                   if self.rank == 0 else {})
             at = acc.get(f"{float(cfg.snr_db):.1f}", {})
             self.log_row({"epoch": epoch + 1, "M": self.model.order,
                           **{k: f"{v:.5g}" for k, v in stats.items()},
@@ -391,7 +394,8 @@ class _Run:
         if self.cfg.bn_images:
             recalibrate_tail_batchnorm(self.model, self.train, self.cfg.snr_db,
                                        self.cfg.snr_spread_db, self.cfg.soft_fraction,
-                                       self.cfg.bn_images, seed=self.cfg.seed)
+                                       self.cfg.bn_images, seed=self.cfg.seed,
+                                       channel=self.channel)
         if self.rank == 0:
             save_phydnn(path, self.model, {**self.card_base(),
                                            "training_time_s": round(self.elapsed, 1)})
@@ -400,10 +404,15 @@ class _Run:
 
 def evaluate_into_card(path: str, data: ImageDataset, snrs: list[float] = CARD_SNRS,
                        seed: int = 0) -> dict[str, Any]:
-    """Measure accuracy vs SNR (hard and soft) on ``data`` and write it into the model card."""
+    """Measure accuracy vs SNR (hard and soft) on ``data`` and write it into the model card:
+    on AWGN always, and on the training channel too when that is another one."""
     model, card = load_phydnn(path)
     t0 = time.perf_counter()
     table = link_accuracy(model, data, snrs, seed=seed)
+    channel = ChannelSpec.from_dict(card.get("train_channel", {}))
+    if not channel.is_awgn:
+        card["accuracy_vs_snr_train_channel"] = link_accuracy(model, data, snrs, seed=seed,
+                                                              channel=channel)
     parts = split_complexity(model.head, model.tail, tuple(card["input_shape"]))
     card.update({
         "accuracy_vs_snr": table,

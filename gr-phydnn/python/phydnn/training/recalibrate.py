@@ -4,7 +4,8 @@ The running statistics that the tail uses at inference come, during training, fr
 Gumbel-sampled (Eq. 7), augmented training batches: close to, but not the same as, what the
 receiver sees at inference (argmax embeddings, plain images). Before a model is saved its
 tail statistics are re-estimated, as a cumulative average, over training images sent through
-the inference link (transmit -> AWGN at the training Es/N0 range -> hard or soft lookup).
+the inference link (transmit -> the training channel, AWGN or ``channel``, at the training
+Es/N0 range -> hard or soft lookup).
 Only statistics change; no weight moves.
 """
 
@@ -15,6 +16,7 @@ import torch
 from phydnn.data import ImageDataset, iterate_batches
 from phydnn.models.modes import batchnorm_layers, eval_mode
 from phydnn.phy import add_awgn
+from phydnn.phy.channel_spec import ChannelSpec
 
 __all__ = ["recalibrate_tail_batchnorm"]
 
@@ -22,7 +24,8 @@ __all__ = ["recalibrate_tail_batchnorm"]
 @torch.no_grad()
 def recalibrate_tail_batchnorm(model, data: ImageDataset, snr_db: float, spread_db: float,
                                soft_fraction: float, images: int = 10_000,
-                               batch_size: int = 500, seed: int = 0) -> int:
+                               batch_size: int = 500, seed: int = 0,
+                               channel: ChannelSpec | None = None) -> int:
     """Re-estimate the tail's batch-norm statistics over ``images`` training images sent at
     Es/N0 ~ U[snr - spread, snr + spread] dB; returns the number of images used.
 
@@ -45,7 +48,12 @@ def recalibrate_tail_batchnorm(model, data: ImageDataset, snr_db: float, spread_
                 nv = (10.0 ** (-snr / 10.0)).view(-1, 1, 1)
                 sym = model.constellation.modulate(model.transmit(x))
                 soft = bool(torch.rand((), generator=gen) < soft_fraction)
-                model.receive(add_awgn(sym, nv, gen), nv, "soft" if soft else "hard")
+                if channel is None or channel.is_awgn:
+                    received, nv_sym = add_awgn(sym, nv, gen), nv
+                else:
+                    out = channel.apply(sym, nv.reshape(-1), gen)
+                    received, nv_sym = out.symbols, out.noise_var
+                model.receive(received, nv_sym, "soft" if soft else "hard")
                 used += len(x)
         finally:
             for m, mom in zip(layers, saved, strict=True):
