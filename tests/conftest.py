@@ -69,8 +69,8 @@ def run_link(pdus: list, snr_db: float, seed: int, deframer_model: str = "",
 
     from phydnn.blocks import channel_sim, deframer, framer
     from phydnn.blocks.framer import FLUSH_SYMBOLS
-    from phydnn.link.segment import DEFAULT_MAX_PAYLOAD
     from phydnn.blocks.pdu import make_pdu, split_pdu
+    from phydnn.link.segment import DEFAULT_MAX_PAYLOAD
 
     done: list[int] = []
     tb = gr.top_block()

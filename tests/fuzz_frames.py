@@ -1,16 +1,17 @@
 """Valid and mutated frames for the robustness tests, and what a receiver must say of each.
 
-Every mutation breaks exactly one thing a receiver checks, so the reason it must give is
-known: header bits flipped after the CRC was computed (``crc``), a burst cut inside the
-header's first copy of the coded bits (``crc``), after it (``truncated``: the copies that
-arrived still give the header) or inside the payload (``truncated``), absurd length, count or image fields
-with a valid CRC (``truncated``, ``length``, ``images``, ``geometry``, ``segment``), wrong bits
-per symbol, magic or version (their own reasons), another model's fingerprint
-(``wrong_model``), and the fields of header v2: an unknown payload kind (``kind``), pilots on
-a psk payload (``pilots``), codec id 0 (``codec``) or another codec's id (``wrong_codec``), a
-codec field the PhyDNN receiver does not serve (``codec_field``), symbols per image that are
-not the model's (``geometry``), and a version-1 or version-2 header, uncoded, as those
-transmitters sent them (``version``). Frames are one symbol
+Every mutation breaks exactly one thing a receiver checks, so the reason it must give is known:
+header bits flipped after the CRC was computed (``crc``), a burst cut inside the header's first
+copy of the coded bits (``crc``), after it (``truncated``: the copies that arrived still give
+the header) or inside the payload (``truncated``), absurd length, count or image fields with a
+valid CRC (``truncated``, ``length``, ``images``, ``geometry``, ``segment``), wrong bits per
+symbol, magic or version (their own reasons), another model's fingerprint (``wrong_model``), and
+the fields of header v2: an unknown payload kind (``kind``), pilots on a psk payload
+(``pilots``), codec id 0 (``codec``) or another codec's id (``wrong_codec``), a codec field the
+PhyDNN receiver does not serve (``codec_field``), symbols per image that are not the model's
+(``geometry``), and a version-1 or version-2 header, uncoded, as those transmitters sent them
+(``version``).
+Frames are one symbol
 per sample; :func:`shape` pulse-shapes them.
 """
 

@@ -33,10 +33,12 @@ def test_rx_chains_deliver_what_was_sent():
     """The throughput harness decodes what it times: every gr-phydnn segment, and at least
     half of the stock receiver's packets (its corr_est misses some, DESIGN.md pitfalls)."""
     from phydnn.bench.throughput import phydnn_rx, record_phydnn, stock_packet_rx
+    from phydnn.link.segment import DEFAULT_MAX_PAYLOAD, segment_layout
 
     samples, segments = record_phydnn(MODEL, 128)
     ours = phydnn_rx(samples, MODEL, segments)
-    assert ours.units == segments == 50 and ours.rate > 0
+    per_batch = segment_layout(64 * 784, DEFAULT_MAX_PAYLOAD)[0]
+    assert ours.units == segments == 2 * per_batch and ours.rate > 0
     stock = stock_packet_rx(ROOT / "build" / "stock_packet", 200)
     assert 100 <= stock.units <= 200 and stock.rate > 0
 

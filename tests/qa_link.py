@@ -1,8 +1,9 @@
 """qa for the GNU Radio link: framer -> channel simulator -> deframer -> tail RX, the
 shipped flowgraphs (one graph, and TX / RX as two processes over ZMQ), and the radio
-endpoints' refusals. Numbers are those of the link issue: accuracy within 1 point of the
-torch path at 12 dB, >= 99 % segment delivery at 6 dB with CFO 1e-3 and 50 ppm, and the
-SNR estimate within 0.5 dB at 4, 12 and 20 dB."""
+endpoints' refusals. Numbers are those of the link issues: accuracy within 1 point of the
+torch path at 12 dB, >= 99 % segment delivery at 0 dB with CFO 1e-3 and 50 ppm (header v3),
+>= 85 % at -3 dB (the closing note's larger run: 90 %), and the SNR estimate within 0.5 dB
+from 0 to 20 dB."""
 
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ MODEL = str(ROOT / "models" / "fmnist_resnet20_phydnn_kd14ctx_m4")
 FINGERPRINT = "0123456789abcdef"
 
 
-def _send_random_batches(snr_db: float, batches: int = 4, seed: int = 1,
+BATCHES = 25     # of 64 images: 100 segments of 12544 symbols
+
+
+def _send_random_batches(snr_db: float, batches: int = BATCHES, seed: int = 1,
                          freq_offset: float = 1e-3, clock_ppm: float = 50.0):
     """Random QPSK point indices as 64-image batches through framer -> channel -> deframer;
     returns (sent points per batch, received segment PDUs as (meta, data))."""
@@ -42,11 +46,13 @@ def _send_random_batches(snr_db: float, batches: int = 4, seed: int = 1,
 @pytest.fixture(scope="module")
 def sweep():
     """Delivery, payload SER and estimated SNR at several Es/N0 (100 segments each)."""
+    from phydnn.link.segment import DEFAULT_MAX_PAYLOAD, segment_layout
     from phydnn.phy.constellation import psk_points
 
     pts = psk_points(4)
     table = {}
-    for snr in (0.0, 3.0, 4.0, 6.0, 12.0, 20.0):
+    expected = BATCHES * segment_layout(64 * 784, DEFAULT_MAX_PAYLOAD)[0]
+    for snr in (-3.0, 0.0, 3.0, 4.0, 6.0, 12.0, 20.0):
         sent, pdus = _send_random_batches(snr)
         good = [(m, d) for m, d in pdus if "rejected" not in m]
         errors = total = 0
@@ -56,7 +62,7 @@ def sweep():
             errors += int((np.argmin(np.abs(data[:, None] - pts[None]), 1) != ref).sum())
             total += len(ref)
         nv = np.mean([m["noise_var"] for m, _ in good]) if good else float("nan")
-        table[snr] = {"delivery": len(good) / 100, "ser": errors / max(total, 1),
+        table[snr] = {"delivery": len(good) / expected, "ser": errors / max(total, 1),
                       "snr_est": float(-10 * np.log10(nv)),
                       "rejected": len(pdus) - len(good)}
     print("\nEs/N0  delivery  SER      est. SNR  rejected (CFO 1e-3, 50 ppm, 0.37 sample)")
@@ -66,19 +72,21 @@ def sweep():
     return table
 
 
-def test_segment_delivery_at_6_db_with_frequency_and_clock_offsets(sweep):
-    assert sweep[6.0]["delivery"] >= 0.99
-    assert sweep[12.0]["delivery"] == 1.0 and sweep[20.0]["delivery"] == 1.0
+def test_segment_delivery_at_0_db_with_frequency_and_clock_offsets(sweep):
+    assert sweep[-3.0]["delivery"] >= 0.85
+    assert sweep[0.0]["delivery"] >= 0.99
+    assert all(sweep[s]["delivery"] == 1.0 for s in (6.0, 12.0, 20.0))
 
 
 def test_payload_ser_after_gnu_radio_sync_is_near_theory(sweep):
     from phydnn.phy.constellation import psk_ser_theory
 
-    for snr in (6.0, 12.0):
+    for snr in (0.0, 6.0, 12.0):
         assert sweep[snr]["ser"] <= 1.5 * float(psk_ser_theory(4, snr)) + 2e-4
+    assert sweep[0.0]["ser"] <= 1.08 * float(psk_ser_theory(4, 0.0))    # no phase slips
 
 
-@pytest.mark.parametrize("snr", [4.0, 12.0, 20.0])
+@pytest.mark.parametrize("snr", [0.0, 4.0, 12.0, 20.0])
 def test_snr_estimated_from_the_received_constellation(sweep, snr):
     assert sweep[snr]["snr_est"] == pytest.approx(snr, abs=0.5)
 
@@ -230,7 +238,7 @@ def test_framer_tags_every_burst_for_uhd():
     from phydnn.blocks import framer
     from phydnn.blocks.pdu import make_pdu
     from phydnn.link import HEADER_SYMBOLS, PREAMBLE
-    from phydnn.link.segment import FRAME_PAD
+    from phydnn.link.segment import FRAME_PAD, LEAD_RAMP
     from phydnn.phy.constellation import psk_points
 
     tb = gr.top_block()
@@ -255,7 +263,8 @@ def test_framer_tags_every_burst_for_uhd():
     assert len(sob) == len(eob) == 3            # 2352 symbols in 3 segments of 784
     lengths = [e - s + 1 for s, e in zip(sob, eob, strict=True)]
     frame = len(PREAMBLE) + HEADER_SYMBOLS + 784 + FRAME_PAD
-    assert lengths[:2] == [4 * frame, 4 * frame] and sob[1] == eob[0] + 1
+    # a batch's first frame starts with the lead ramp
+    assert lengths[:2] == [4 * (frame + LEAD_RAMP), 4 * frame] and sob[1] == eob[0] + 1
     assert done and len(sink.data()) == eob[-1] + 1
 
 

@@ -97,7 +97,6 @@ def test_lost_segments_still_give_every_image_a_prediction():
     """10 % of the bursts erased on air: every image is classified, the ones with erased
     positions are flagged partial, the run ends cleanly, and the accuracy drop is printed."""
     from phydnn.cli import loopback as lb
-
     from phydnn.link.segment import DEFAULT_MAX_PAYLOAD, segment_layout
 
     script = lb.compile_flowgraph("phydnn_loopback")

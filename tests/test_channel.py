@@ -107,3 +107,64 @@ def test_bad_fading_settings_are_named(kwargs, match):
 def test_snr_must_be_a_number(bad):
     with pytest.raises(ConfigError, match="snr_db="):
         AWGNChannel(bad)
+
+
+# --- ChannelSpec: the named channel of training, eval and the link simulation -----------------
+def test_channel_spec_rayleigh_fast_bpsk_ber_matches_closed_form():
+    """Rayleigh, a new gain per symbol, perfect CSI: BPSK BER = (1 - sqrt(g / (1 + g))) / 2
+    with g the average Es/N0; estimated CSI from 127 symbols costs a little, never helps."""
+    from phydnn.phy import ChannelSpec
+
+    torch.manual_seed(0)
+    x = (1 - 2 * torch.randint(0, 2, (400, 1000))).to(torch.complex64)
+    g = 10 ** (10 / 10)
+    theory = (1 - math.sqrt(g / (1 + g))) / 2
+    bers = {}
+    for csi in ("perfect", "estimated"):
+        out = ChannelSpec("rayleigh", "fast", csi=csi).check().apply(x, 1 / g)
+        bers[csi] = float(((out.symbols.real < 0) != (x.real < 0)).float().mean())
+    assert bers["perfect"] == pytest.approx(theory, rel=0.05)
+    assert bers["perfect"] <= bers["estimated"] <= 1.2 * bers["perfect"]
+
+
+def test_channel_spec_block_fading_is_one_gain_per_image_and_reports_its_noise():
+    from phydnn.phy import ChannelSpec
+
+    torch.manual_seed(1)
+    x = torch.ones(2000, 14, 14, dtype=torch.complex64)
+    out = ChannelSpec("rayleigh", csi="perfect").check().apply(x, torch.full((2000,), 1e-6))
+    flat = out.noise_var.reshape(2000, -1)
+    assert torch.allclose(flat, flat[:, :1].expand_as(flat))    # one gain per image
+    # post-equaliser noise sigma^2 / |h|^2 with E|h|^2 = 1: its median is sigma^2 / ln 2
+    assert float(flat[:, 0].median()) == pytest.approx(1e-6 / math.log(2), rel=0.1)
+    assert out.symbols.shape == x.shape
+
+
+def test_channel_spec_phase_error_rotates_unknown_to_the_receiver():
+    from phydnn.phy import ChannelSpec
+
+    torch.manual_seed(2)
+    x = torch.ones(5000, 10, dtype=torch.complex64)
+    out = ChannelSpec("phase", phase_error_deg=10.0).check().apply(x, 1e-8)
+    angles = torch.angle(out.symbols[:, 0])
+    assert float(angles.std()) == pytest.approx(math.radians(10.0), rel=0.05)
+    assert float(out.noise_var.max()) == pytest.approx(1e-8)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"kind": "ricean"}, "channel="), ({"fading": "slow"}, "fading="),
+    ({"csi": "genie"}, "csi="), ({"kind": "phase"}, "phase_error_deg > 0")])
+def test_channel_spec_refuses_bad_settings_by_name(kwargs, match):
+    from phydnn.phy import ChannelSpec
+
+    with pytest.raises(ConfigError, match=match):
+        ChannelSpec(**kwargs).check()
+
+
+def test_training_config_takes_a_channel_and_names_a_bad_one():
+    from phydnn.training.config import load_config
+
+    cfg = load_config(overrides=["channel=rician", "channel_k_factor=5"])
+    assert cfg.channel_spec().kind == "rician" and cfg.channel_spec().k_factor == 5.0
+    with pytest.raises(ConfigError, match="channel settings"):
+        load_config(overrides=["channel=underwater"])

@@ -11,12 +11,13 @@ import pytest
 def test_airtime_counts_every_segments_preamble_header_and_pad():
     from phydnn.bench.energy import batch_airtime_s
 
-    # 64 x 784 = 50 176 symbols -> 25 segments of 2008; each adds 95 + 648 + 16 framing
-    assert batch_airtime_s(784) == pytest.approx((50_176 + 25 * (95 + 648 + 16)) * 2 / 20e6)
-    # 64 x 196 = 12 544 -> 7 segments of 1792
-    assert batch_airtime_s(196) == pytest.approx((12_544 + 7 * 759) * 2 / 20e6)
+    # 64 x 784 = 50 176 symbols -> 4 segments of 12 544; each adds 159 + 1332 + 16 framing,
+    # the batch's first a 512-symbol lead ramp
+    assert batch_airtime_s(784) == pytest.approx((50_176 + 4 * 1507 + 512) * 2 / 20e6)
+    # 64 x 196 = 12 544 -> 1 segment
+    assert batch_airtime_s(196) == pytest.approx((12_544 + 1507 + 512) * 2 / 20e6)
     assert batch_airtime_s(196, sps=4, samp_rate=10e6) == pytest.approx(
-        (12_544 + 7 * 759) * 4 / 10e6)
+        (12_544 + 1507 + 512) * 4 / 10e6)
 
 
 def test_energy_is_compute_plus_radio_from_the_named_constants():

@@ -37,13 +37,14 @@ P_RADIO_W = PAPR_XI / PA_EFFICIENCY * P_OUT_W + P_CIRCUIT_W
 
 def batch_airtime_s(symbols_per_image: int, images: int = 64, sps: int = 2,
                     samp_rate: float = 20e6, max_payload: int = DEFAULT_MAX_PAYLOAD) -> float:
-    """Seconds on air for a batch on this link (every segment framed), at ``sps``."""
-    from phydnn.link.segment import frame_length, segment_layout
+    """Seconds on air for a batch on this link (every segment framed, the first led by the
+    lead ramp), at ``sps``."""
+    from phydnn.link.segment import LEAD_RAMP, frame_length, segment_layout
 
     total = int(symbols_per_image) * int(images)
     count, length = segment_layout(total, max_payload)
     last = total - (count - 1) * length
-    symbols = (count - 1) * frame_length(length) + frame_length(last)
+    symbols = (count - 1) * frame_length(length) + frame_length(last) + LEAD_RAMP
     return symbols * sps / samp_rate
 
 

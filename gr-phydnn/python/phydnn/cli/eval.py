@@ -11,6 +11,11 @@ import json
 from pathlib import Path
 
 
+def add_channel_arguments(p: argparse.ArgumentParser) -> None:
+    from phydnn.phy.channel_spec import add_channel_arguments as add
+    add(p)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="accuracy vs SNR of a PhyDNN, or of codecs side by side",
                        description=__doc__)
@@ -28,6 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "coding beats a separation bundle")
     p.add_argument("--draws", type=int, default=3,
                    help="with --compare: noise draws at the Es/N0 around each crossing point")
+    add_channel_arguments(p)
     p.add_argument("--loopback-images", type=int, default=0,
                    help="with --compare or a non-PhyDNN model: also this many test images "
                         "through the GNU Radio loopback at every Es/N0 (0: torch only)")
@@ -70,13 +76,19 @@ def _codecs(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from phydnn.checkpoint import load_card
     from phydnn.codecs.bundles import card_codec
+    from phydnn.errors import ConfigError
+    from phydnn.phy.channel_spec import channel_from_args
 
+    channel = channel_from_args(args)
     if args.compare or card_codec(load_card(args.model)) != "phydnn":
+        if not channel.is_awgn:
+            raise ConfigError(f"--channel {args.channel} is not allowed with --compare or a "
+                              f"non-PhyDNN model yet; those run on AWGN (use --channel awgn)")
         return _codecs(args)
-    return _phydnn(args)
+    return _phydnn(args, channel)
 
 
-def _phydnn(args: argparse.Namespace) -> int:
+def _phydnn(args: argparse.Namespace, channel) -> int:
     from phydnn.data import load_dataset
     from phydnn.errors import check_positive
     from phydnn.models import load_phydnn
@@ -87,8 +99,8 @@ def _phydnn(args: argparse.Namespace) -> int:
     model, card = load_phydnn(args.model)
     test = load_dataset(card["dataset"], "test").subset(args.images)
     out = Path(args.out_dir)
-    name = Path(args.model).name
-    table = link_accuracy(model, test, args.snr, seed=args.seed)
+    name = Path(args.model).name + ("" if channel.is_awgn else f"_{channel.kind}")
+    table = link_accuracy(model, test, args.snr, seed=args.seed, channel=channel)
     write_snr_csv(out / f"{name}_accuracy_vs_snr.csv", table)
     curves = {r: {k: v[r] for k, v in table.items()}
               for r in ("hard", "soft")}
@@ -99,21 +111,23 @@ def _phydnn(args: argparse.Namespace) -> int:
         f"{card['backbone']} on {card['dataset']}, split {card['split']}, "
         f"trained at {card['train_snr_db']:g}"
         + (f" ± {card['train_snr_spread_db']:g}" if card.get("train_snr_spread_db") else "")
-        + " dB")
+        + f" dB; channel: {channel.describe()}")
     rows, rate = [], []
     for m, path in _path_models(args.model, card):
         mdl, c = load_phydnn(path)
-        acc = link_accuracy(mdl, test, [args.rate_snr], seed=args.seed)
+        acc = link_accuracy(mdl, test, [args.rate_snr], seed=args.seed, channel=channel)
         at = acc[f"{args.rate_snr:.1f}"]
         bytes_img = mdl.bits_per_image / 8
         rate.append({"M": m, "bytes_per_image": bytes_img,
                      "kb_per_64_images": bytes_img * 64 / 1024, **at})
         rows.append([m, f"{bytes_img:g}", f"{bytes_img * 64 / 1024:.2f}",
                      f"{at['hard'] * 100:.2f}", f"{at['soft'] * 100:.2f}"])
-    summary = {"model": args.model, "images": len(test), "accuracy_vs_snr": table,
+    summary = {"model": args.model, "images": len(test), "channel": channel.as_dict(),
+               "accuracy_vs_snr": table,
                "rate_vs_accuracy": rate, "rate_snr_db": args.rate_snr,
                "unsplit_accuracy": card.get("pretrained_accuracy")}
     (out / f"{name}_eval.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"channel: {channel.describe()}")
     print(markdown_table(["Es/N0 (dB)", "hard (%)", "soft (%)"],
                          [[k, f"{v['hard'] * 100:.2f}", f"{v['soft'] * 100:.2f}"]
                           for k, v in table.items()]))
