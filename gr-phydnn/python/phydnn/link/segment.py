@@ -5,8 +5,8 @@ image, in the header). It is cut into ``seg_count = ceil(total / max_payload)`` 
 equal length ``ceil(total / seg_count)`` (the last one shorter), so that a receiver can place
 any segment from its header alone (paper 003 Fig. 5: segments, each with its own PHY header).
 A frame is preamble + header + payload (the segment's data symbols, with pilots for an analog
-payload: :mod:`phydnn.link.payload`); the framer adds zero symbols after it so that the
-pulse-shaping filter empties before the burst ends.
+payload: :mod:`phydnn.link.payload`, scrambled: :mod:`phydnn.link.scrambler`); the framer
+adds zero symbols after it so that the pulse-shaping filter empties before the burst ends.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from phydnn.codecs.base import PayloadSpec
 from phydnn.link.header import HEADER_SYMBOLS, MAX_PAYLOAD, HeaderError, PhyHeader, encode_header
 from phydnn.link.payload import insert_pilots, map_values, on_air_length
 from phydnn.link.preamble import PREAMBLE, RAMP
+from phydnn.link.scrambler import scramble
 
 __all__ = ["DEFAULT_MAX_PAYLOAD", "FRAME_PAD", "LEAD_RAMP", "MAX_BATCH_IMAGES", "ReceivedBatch",
            "Reassembler", "frame_length", "frame_payload", "frame_symbols", "segment_batch",
@@ -89,7 +90,7 @@ def frame_payload(header: PhyHeader, data: np.ndarray, pad: int = 0,
     more ramp symbols before the preamble (:data:`LEAD_RAMP`, for a frame after a gap)."""
     ramp = np.resize(RAMP, lead - lead % 2)        # even: alternates on into the preamble
     return np.concatenate([ramp, PREAMBLE, encode_header(header),
-                           insert_pilots(data, header.pilot_spacing),
+                           scramble(insert_pilots(data, header.pilot_spacing)),
                            np.zeros(pad, dtype=np.complex64)])
 
 

@@ -14,7 +14,9 @@ Given received symbols starting at the sync word (found by GNU Radio's corr_est)
 3. decodes and checks the header (:mod:`phydnn.link.header`), and refuses one whose payload
    kind or bits per symbol are not what this receiver expects (when it expects one);
 4. re-estimates the gain and the noise variance over the decoded header's known symbols;
-5. refuses a payload that ends early: when the last :data:`TAIL_CHECK` symbols the header
+5. removes the scrambler's quarter turns from the payload (:mod:`phydnn.link.scrambler`)
+   before tracking it;
+6. refuses a payload that ends early: when the last :data:`TAIL_CHECK` symbols the header
    announced hold no signal (mean power under ``noise + SILENCE``, against ``1 + noise`` for
    symbols; at 0 dB Es/N0 that is 4 standard deviations from either side; for an analog
    payload the last :data:`TAIL_PILOTS` pilots, whose power is 1, against ``noise +
@@ -37,6 +39,7 @@ from phydnn.codecs.base import PayloadSpec
 from phydnn.link.header import HEADER_SYMBOLS, HeaderError, PhyHeader, decode_header
 from phydnn.link.payload import PILOT, data_length, pilot_index
 from phydnn.link.preamble import SYNC_WORD
+from phydnn.link.scrambler import descramble
 from phydnn.phy.constellation import psk_points
 
 __all__ = ["HEADER_SPAN", "SYNC_QUALITY", "HeaderState", "SegmentSync", "SyncResult",
@@ -351,7 +354,7 @@ class SegmentSync:
         end = HEADER_SPAN + h.n_symbols
         if len(symbols) < end:
             raise HeaderError("truncated", f"payload of {h.n_symbols} symbols cut")
-        y = symbols[HEADER_SPAN:end]
+        y = descramble(symbols[HEADER_SPAN:end])
         if h.kind == "analog":
             data, pilots = self._track_pilots(y, h.pilot_spacing, state.phase, state.freq,
                                               state.amp)
