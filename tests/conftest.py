@@ -60,7 +60,8 @@ def read_lines(stream) -> list[str]:
 
 
 def run_link(pdus: list, snr_db: float, seed: int, deframer_model: str = "",
-             freq_offset: float = 1e-3, clock_ppm: float = 50.0, timeout: float = 120.0):
+             freq_offset: float = 1e-3, clock_ppm: float = 50.0, timeout: float = 120.0,
+             equalise: bool = True, **channel):
     """(metadata, data) payload PDUs (the last flagged ``last``) through framer -> channel
     simulator (0.37 sample delay) -> deframer; returns the deframer's segment PDUs as
     (meta, data). Waits for events, not for a time: the last frame on air, the deframer past
@@ -76,8 +77,10 @@ def run_link(pdus: list, snr_db: float, seed: int, deframer_model: str = "",
     tb = gr.top_block()
     fr = framer(2, 0.35, DEFAULT_MAX_PAYLOAD, on_last=lambda: done.append(1))
     de = deframer(deframer_model, 2, status_interval_s=0)   # segment PDUs only
+    de.sync.sync.equalise = equalise
     dbg = blocks.message_debug()
-    tb.connect(fr, channel_sim(snr_db, freq_offset, clock_ppm, 0.37, seed=seed + 1), de)
+    tb.connect(fr, channel_sim(snr_db, freq_offset, clock_ppm, 0.37, seed=seed + 1, **channel),
+               de)
     tb.msg_connect(de, "segments", dbg, "store")
     tb.start()
     for meta, data in pdus:

@@ -6,8 +6,11 @@ filter a symbol has energy 1 and the complex noise variance per sample equals N0
 voltage is therefore 10^(-snr_db/20), whatever ``sps`` is. ``freq_offset`` is normalised to
 the sample rate (cycles per sample), ``clock_ppm`` the sample-clock offset of the RX against
 the TX, ``timing_offset`` a fractional delay in samples (a windowed-sinc FIR convolved with
-``taps``, the multipath profile), ``fading`` none / rayleigh / rician (GNU Radio's
-fading_model, ``doppler`` = fD*Ts, ``k_factor`` for Rician). ``seed`` 0 draws a fresh seed
+``taps``, explicit multipath taps at the sample rate), ``profile`` a named power-delay
+profile instead of ``taps`` (the ITU-R M.1225 indoor office A / B and pedestrian A channels at
+``samp_rate``: :mod:`phydnn.phy.profiles`), ``fading`` none / rayleigh / rician (GNU Radio's
+fading_model: flat; with a profile, its selective_fading_model, every path fading on its own;
+``doppler`` = fD*Ts, ``k_factor`` for Rician). ``seed`` 0 draws a fresh seed
 (channel_model repeats its noise for a fixed seed). With ``realtime``, an
 :class:`~phydnn.blocks.air_clock.air_clock` in front of the channel paces the samples to
 ``samp_rate`` like a radio's clock and stamps each batch's time on air (the latency log
@@ -25,6 +28,7 @@ from gnuradio import channels, gr
 from phydnn.blocks.air_clock import air_clock
 from phydnn.blocks.burst_eraser import burst_eraser
 from phydnn.errors import ConfigError, check_choice, check_non_negative
+from phydnn.phy.profiles import PROFILE_NAMES, profile_paths, profile_taps
 
 __all__ = ["FADING", "channel_sim", "fractional_delay_taps", "noise_voltage"]
 
@@ -50,7 +54,7 @@ class channel_sim(gr.hier_block2):  # noqa: N801
                  timing_offset: float = 0.0, taps: list[complex] | None = None,
                  fading: str = "none", doppler: float = 1e-4, k_factor: float = 4.0,
                  seed: int = 0, samp_rate: float = 20e6, realtime: bool = False,
-                 segment_loss: float = 0.0) -> None:
+                 segment_loss: float = 0.0, profile: str = "none") -> None:
         gr.hier_block2.__init__(self, "phydnn_channel_sim",
                                 gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signature(1, 1, gr.sizeof_gr_complex))
@@ -61,6 +65,12 @@ class channel_sim(gr.hier_block2):  # noqa: N801
         if not -60.0 <= float(snr_db) <= 100.0:
             raise ConfigError(f"snr_db={snr_db} is not allowed; Es/N0 must be in [-60, 100] dB")
         check_non_negative("doppler", doppler)
+        check_choice("profile", profile, PROFILE_NAMES)
+        if profile != "none" and taps and list(taps) != [1.0]:
+            raise ConfigError(f"taps={list(taps)} and profile={profile!r} are not allowed "
+                              f"together; give explicit taps or a named profile")
+        if profile != "none" and fading == "none":
+            taps = profile_taps(profile, samp_rate).tolist()
         fir = np.convolve(fractional_delay_taps(float(timing_offset)),
                           np.asarray(taps if taps else [1.0], dtype=np.complex128))
         self.seed = int(seed) or secrets.randbelow(2 ** 31 - 1) + 1
@@ -68,7 +78,13 @@ class channel_sim(gr.hier_block2):  # noqa: N801
                                             1.0 + float(clock_ppm) * 1e-6,
                                             fir.astype(np.complex64).tolist(), self.seed, True)
         chain = [self.model]
-        if fading != "none":
+        if fading != "none" and profile != "none":
+            delays, mags = profile_paths(profile, samp_rate)
+            self.fader = channels.selective_fading_model(
+                8, float(doppler), fading == "rician", float(k_factor), self.seed + 1,
+                delays.tolist(), mags.tolist(), int(np.ceil(delays.max())) + 9)
+            chain = [self.fader, self.model]
+        elif fading != "none":
             self.fader = channels.fading_model(8, float(doppler), fading == "rician",
                                                float(k_factor), self.seed + 1)
             chain = [self.fader, self.model]

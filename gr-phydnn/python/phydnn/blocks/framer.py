@@ -55,6 +55,8 @@ from phydnn.report import payload_line
 __all__ = ["burst_tagger", "frame_builder", "frame_stream", "framer", "rrc_taps"]
 
 FLUSH_SYMBOLS = 2048
+FIRST_LEAD = 8192    # ramp symbols before the first frame of a run: the receiver's timing loop
+                     # starts cold (on ITU indoor B at 12 dB, with 512 it lost the first batch)
 BATCH_TAIL = 1024    # zeros after a batch's last segment: the receiver's filters and sync-word
                      # correlator release that segment at once instead of when the next burst
                      # arrives (128 still left 2 batches in 20 waiting; 0.1 ms of air)
@@ -129,7 +131,8 @@ class frame_builder(gr.basic_block):  # noqa: N801
             last = bool(meta.get("last")) and header.seg_index == header.seg_count - 1
             batch_end = header.seg_index == header.seg_count - 1
             tail = FLUSH_SYMBOLS if last else BATCH_TAIL if batch_end else 0
-            lead = LEAD_RAMP if header.seg_index == 0 else 0
+            lead = FIRST_LEAD if not self.segments else LEAD_RAMP if header.seg_index == 0 \
+                else 0
             frame = frame_payload(header, part, self.pad + tail, lead)
             self.segments += 1
             self.payload_symbols += header.n_symbols

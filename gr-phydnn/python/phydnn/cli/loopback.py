@@ -51,6 +51,14 @@ def add_link_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--segment-loss", type=float, default=0.0,
                    help="fraction of the bursts (segments) erased on air at random, in [0, 1) "
                         "(default: 0)")
+    p.add_argument("--profile", default="none",
+                   help="multipath power-delay profile at the sample rate: none, itu-indoor-a, "
+                        "itu-indoor-b, itu-pedestrian-a (ITU-R M.1225; default: none)")
+    p.add_argument("--fading", default="none",
+                   help="none, rayleigh or rician; with a profile every path fades on its own "
+                        "(default: none)")
+    p.add_argument("--doppler", type=float, default=1e-4,
+                   help="fading Doppler fD*Ts, per sample (default: 1e-4)")
     p.add_argument("--samp-rate", type=float, default=20e6, help="sample rate for the airtime")
     p.add_argument("--timeout", type=float, default=600.0,
                    help="seconds before giving up (not with --gui)")
@@ -68,6 +76,12 @@ def link_arguments(args: argparse.Namespace) -> list[str]:
     if not 0.0 <= args.segment_loss < 1.0:
         raise ConfigError(f"--segment-loss {args.segment_loss} is not allowed; it must be a "
                           f"fraction of the segments in [0, 1)")
+    from phydnn.phy.profiles import PROFILE_NAMES
+    check_choice("profile", args.profile, PROFILE_NAMES)
+    check_choice("fading", args.fading, ("none", "rayleigh", "rician"))
+    if not 0.0 <= args.doppler < 0.5:
+        raise ConfigError(f"--doppler {args.doppler} is not allowed; fD*Ts must be in "
+                          f"[0, 0.5)")
     card = check_bundle(args.model, args.receiver)
     dataset = args.dataset or card["dataset"]
     check_image_shape(dataset, card, args.model)
@@ -75,7 +89,8 @@ def link_arguments(args: argparse.Namespace) -> list[str]:
             "--snr-db", str(args.snr), "--freq-offset", str(args.freq_offset),
             "--clock-ppm", str(args.clock_ppm), "--timing-offset", str(args.timing_offset),
             "--receiver", args.receiver, "--samp-rate", str(args.samp_rate),
-            "--segment-loss", str(args.segment_loss)]
+            "--segment-loss", str(args.segment_loss), "--profile", args.profile,
+            "--fading", args.fading, "--doppler", str(args.doppler)]
 
 
 def check_bundle(model: str, receiver: str) -> dict:

@@ -13,9 +13,11 @@ Given received symbols starting at the sync word (found by GNU Radio's corr_est)
    :data:`PILOT_WINDOW` pilots, drawn as a line between them;
 3. decodes and checks the header (:mod:`phydnn.link.header`), and refuses one whose payload
    kind or bits per symbol are not what this receiver expects (when it expects one);
-4. re-estimates the gain and the noise variance over the decoded header's known symbols;
-5. removes the scrambler's quarter turns from the payload (:mod:`phydnn.link.scrambler`)
-   before tracking it;
+4. re-estimates the gain and the noise variance over the decoded header's known symbols, and
+   from them designs the segment's MMSE equaliser where the channel has interference
+   (:mod:`phydnn.link.equaliser`; the noise variance is then the equaliser's output's);
+5. equalises the payload (where step 4 made an equaliser), then removes the scrambler's
+   quarter turns (:mod:`phydnn.link.scrambler`) before tracking its phase;
 6. refuses a payload that ends early: when the last :data:`TAIL_CHECK` symbols the header
    announced hold no signal (mean power under ``noise + SILENCE``, against ``1 + noise`` for
    symbols; at 0 dB Es/N0 that is 4 standard deviations from either side; for an analog
@@ -36,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from phydnn.codecs.base import PayloadSpec
+from phydnn.link.equaliser import EQ_TAPS, Equaliser, design_equaliser
 from phydnn.link.header import HEADER_SYMBOLS, HeaderError, PhyHeader, decode_header
 from phydnn.link.payload import PILOT, data_length, pilot_index
 from phydnn.link.preamble import SYNC_WORD
@@ -77,6 +80,7 @@ class HeaderState:
     freq: float
     amp: float
     noise_var: float
+    equaliser: Equaliser | None = None
 
 
 @dataclass
@@ -225,6 +229,15 @@ def _unwrap_from_zero(angles: np.ndarray) -> np.ndarray:
     return np.cumsum(steps)
 
 
+def _unmix(r: np.ndarray, eq: Equaliser | None, scrambled: bool) -> np.ndarray:
+    """Derotated symbols -> equalised, then descrambled: the channel mixed the symbols as
+    sent (scrambled), so the equaliser comes first; the chips and the derotation, both a
+    turn per symbol, commute."""
+    if eq is not None:
+        r = eq.apply(r)
+    return descramble(r) if scrambled else r
+
+
 def _ls_slope(x: np.ndarray, y: np.ndarray) -> float:
     """Least-squares slope of y against x (sums, not np.mean: these arrays are short and
     numpy's per-call overhead is most of the cost)."""
@@ -237,11 +250,14 @@ class SegmentSync:
     takes (a :class:`~phydnn.codecs.base.PayloadSpec`, or the M points of a psk payload);
     None takes whatever the header announces."""
 
-    def __init__(self, expect: PayloadSpec | np.ndarray | None = None, block: int = 0) -> None:
+    def __init__(self, expect: PayloadSpec | np.ndarray | None = None, block: int = 0,
+                 equalise: bool = True) -> None:
         if expect is not None and not isinstance(expect, PayloadSpec):
             expect = PayloadSpec("psk", int(np.log2(len(expect)))).check()
         self.expect = expect
         self.block = int(block)     # symbols per phase estimate; 0: max(BLOCK, 8 M)
+        self.equalise = bool(equalise)   # a per-segment MMSE equaliser where the channel
+                                         # has interference (phydnn.link.equaliser)
         self._points: dict[int, np.ndarray] = {}
 
     def points(self, bits_per_symbol: int) -> np.ndarray:
@@ -251,7 +267,8 @@ class SegmentSync:
         return self._points[bits_per_symbol]
 
     def _track(self, y: np.ndarray, points: np.ndarray, phase: float, freq: float,
-               amp: float, block: int) -> tuple[np.ndarray, float, float]:
+               amp: float, block: int, eq: Equaliser | None = None,
+               scrambled: bool = False) -> tuple[np.ndarray, float, float]:
         """Derotate ``y`` by the carried phase and frequency, then remove the residual phase
         block by block (:func:`_block_phases`). The block estimates are unwrapped from 0 (the
         carried phase is right at the start), drawn as a line between block centres, and a
@@ -266,6 +283,7 @@ class SegmentSync:
         n = np.arange(total)
         r = y * _rotator(phase + 2 * np.pi * freq * n)
         r *= np.float32(1.0 / amp)
+        r = _unmix(r, eq, scrambled)
         nb = -(-total // step)
         padded = np.zeros(nb * step, dtype=np.complex64)
         padded[:total] = r
@@ -297,9 +315,21 @@ class SegmentSync:
         k = np.arange(nsw)
         g = complex(np.mean(symbols[:nsw] * np.conj(SYNC_WORD) * _rotator(2 * np.pi * freq * k)))
         phase = float(np.angle(g)) + 2 * np.pi * freq * nsw
-        hdr, phase, freq_out = self._track(symbols[nsw:HEADER_SPAN], BPSK, phase, freq, amp,
-                                           HEADER_BLOCK)
-        header, sent = decode_header(hdr)
+        raw = symbols[nsw:HEADER_SPAN]
+        hdr, phase_out, freq_out = self._track(raw, BPSK, phase, freq, amp, HEADER_BLOCK)
+        # through interference the header is decoded behind a first equaliser from the sync
+        # word (its 127 symbols against the header's 1332: noisier, enough to decode by); the
+        # payload's comes from the decoded header below
+        eq0 = None
+        if self.equalise:
+            sw = symbols[:nsw] * _rotator(float(np.angle(g)) + 2 * np.pi * freq * k) / amp
+            eq0 = design_equaliser(sw.astype(np.complex64), SYNC_WORD)
+        if eq0 is None:
+            header, sent = decode_header(hdr)
+        else:
+            header, sent = decode_header(self._track(raw, BPSK, phase, freq, amp, HEADER_BLOCK,
+                                                     eq0)[0])
+        phase = phase_out
         self._check_expected(header)
         # the gain again from the header's known symbols (ten times the sync word's, and
         # after the timing loop has settled on the burst): the payload is scaled by it,
@@ -311,7 +341,11 @@ class SegmentSync:
         # block of HEADER_BLOCK takes one of its 2 x HEADER_BLOCK real dimensions). The sync
         # word's own residual is not used: at the start of a burst it ran 1 dB high at 20 dB
         nv = float(np.mean(np.abs(hdr - sent) ** 2)) * 2 * HEADER_BLOCK / (2 * HEADER_BLOCK - 1)
-        return HeaderState(header, phase, freq_out, amp, nv)
+        eq = design_equaliser(hdr, sent) if self.equalise else None
+        if eq is not None:   # the noise the soft receiver sees is what the equaliser leaves
+            inner = slice(EQ_TAPS, HEADER_SYMBOLS - EQ_TAPS)
+            nv = float(np.mean(np.abs(eq.apply(hdr)[inner] - sent[inner]) ** 2))
+        return HeaderState(header, phase, freq_out, amp, nv, eq)
 
     def _check_expected(self, header: PhyHeader) -> None:
         want = self.expect
@@ -325,7 +359,8 @@ class SegmentSync:
                               f"this receiver demodulates {want.bits_per_symbol}")
 
     def _track_pilots(self, y: np.ndarray, spacing: int, phase: float, freq: float,
-                      amp: float) -> tuple[np.ndarray, np.ndarray]:
+                      amp: float, eq: Equaliser | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
         """Derotate an analog payload by the carried phase and frequency, then by the phase
         of its pilots (each the angle of the mean of :data:`PILOT_WINDOW` neighbouring
         pilots, unwrapped from 0, drawn as a line between pilots). Returns the derotated
@@ -337,6 +372,7 @@ class SegmentSync:
         n = np.arange(len(y))
         r = y * _rotator(phase + 2 * np.pi * freq * n)
         r *= np.float32(1.0 / amp)
+        r = _unmix(r, eq, True)
         at = pilot_index(n_data, spacing)
         z = r[at] * np.conj(PILOT)
         kernel = np.ones(min(PILOT_WINDOW, len(z)), np.float32)
@@ -354,15 +390,16 @@ class SegmentSync:
         end = HEADER_SPAN + h.n_symbols
         if len(symbols) < end:
             raise HeaderError("truncated", f"payload of {h.n_symbols} symbols cut")
-        y = descramble(symbols[HEADER_SPAN:end])
+        y = symbols[HEADER_SPAN:end]
         if h.kind == "analog":
             data, pilots = self._track_pilots(y, h.pilot_spacing, state.phase, state.freq,
-                                              state.amp)
+                                              state.amp, state.equaliser)
             tail, silence = pilots[-TAIL_PILOTS:], SILENCE_PILOTS
         else:
             points = self.points(h.bits_per_symbol)
             data, _, _ = self._track(y, points, state.phase, state.freq, state.amp,
-                                     payload_block(len(points), state.noise_var))
+                                     payload_block(len(points), state.noise_var),
+                                     state.equaliser, scrambled=True)
             tail, silence = data[-TAIL_CHECK:], SILENCE
         if float(np.mean(np.abs(tail) ** 2)) < state.noise_var + silence:
             raise HeaderError("truncated", f"no signal at the end of the {h.n_symbols} "
