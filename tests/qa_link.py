@@ -221,6 +221,8 @@ def test_usrp_mode_without_a_device_suggests_loopback():
      "samp_rate=1e+08 is not allowed for a USRP B210"),
     ("phydnn_tx", ["--mode", "usrp", "--freq", "10e9"], "freq=1e+10 is not allowed for a USRP"),
     ("phydnn_tx", ["--mode", "loopback", "--snr-db", "500"], "snr_db=500.0 is not allowed"),
+    ("phydnn_tx", ["--mode", "loopback", "--profile", "itu-mars"],
+     "profile='itu-mars' is not allowed"),
     ("phydnn_tx", ["--mode", "loopback", "--model", "/nonexistent"], "model card not found"),
 ])
 def test_generated_programs_stop_with_one_message(program, argv, message):
@@ -283,9 +285,10 @@ def test_framer_tags_every_burst_for_uhd():
     from gnuradio import blocks, gr
 
     from phydnn.blocks import framer
+    from phydnn.blocks.framer import FIRST_LEAD
     from phydnn.blocks.pdu import make_pdu
     from phydnn.link import HEADER_SYMBOLS, PREAMBLE
-    from phydnn.link.segment import FRAME_PAD, LEAD_RAMP
+    from phydnn.link.segment import FRAME_PAD
     from phydnn.phy.constellation import psk_points
 
     tb = gr.top_block()
@@ -310,8 +313,8 @@ def test_framer_tags_every_burst_for_uhd():
     assert len(sob) == len(eob) == 3            # 2352 symbols in 3 segments of 784
     lengths = [e - s + 1 for s, e in zip(sob, eob, strict=True)]
     frame = len(PREAMBLE) + HEADER_SYMBOLS + 784 + FRAME_PAD
-    # a batch's first frame starts with the lead ramp
-    assert lengths[:2] == [4 * (frame + LEAD_RAMP), 4 * frame] and sob[1] == eob[0] + 1
+    # the run's first frame starts with the long lead ramp
+    assert lengths[:2] == [4 * (frame + FIRST_LEAD), 4 * frame] and sob[1] == eob[0] + 1
     assert done and len(sink.data()) == eob[-1] + 1
 
 

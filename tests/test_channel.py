@@ -168,3 +168,33 @@ def test_training_config_takes_a_channel_and_names_a_bad_one():
     assert cfg.channel_spec().kind == "rician" and cfg.channel_spec().k_factor == 5.0
     with pytest.raises(ConfigError, match="channel settings"):
         load_config(overrides=["channel=underwater"])
+
+
+# --- ITU-R M.1225 power-delay profiles ----------------------------------------------------------
+@pytest.mark.parametrize("name,delays_ns", [
+    ("itu-indoor-a", (0, 50, 110, 170, 290, 310)), ("itu-indoor-b", (0, 100, 200, 300, 500, 700)),
+    ("itu-pedestrian-a", (0, 110, 190, 410))])
+def test_profiles_are_the_standards_paths_at_the_sample_rate(name, delays_ns):
+    """Delays in samples = ns x rate; amplitudes of unit total power with the standard's
+    first path strongest; the static taps have unit energy and put each integer-delay
+    path's amplitude on its sample."""
+    import numpy as np
+
+    from phydnn.phy.profiles import profile_paths, profile_taps
+
+    delays, amps = profile_paths(name, 20e6)
+    assert np.allclose(delays, np.array(delays_ns) * 0.02)
+    assert float(np.sum(amps ** 2)) == pytest.approx(1.0) and amps[0] == amps.max()
+    taps = profile_taps(name, 20e6)
+    assert float(np.sum(np.abs(taps) ** 2)) == pytest.approx(1.0, rel=1e-5)
+    for d, a in zip(delays, amps, strict=True):
+        if float(d).is_integer():
+            assert abs(taps[int(d)]) == pytest.approx(a, rel=0.05, abs=0.01)
+    assert len(taps) <= int(np.ceil(delays.max())) + 9
+
+
+def test_unknown_profile_is_refused_by_name():
+    from phydnn.phy.profiles import profile_taps
+
+    with pytest.raises(ConfigError, match="profile 'itu-vehicular-z' is not known"):
+        profile_taps("itu-vehicular-z", 20e6)

@@ -188,6 +188,12 @@ def _cli(argv: list[str], capsys) -> tuple[int, str]:
     (["--segment-loss", "1.5"], "--segment-loss 1.5 is not allowed"),
     (["--receiver", "maybe"], "receiver='maybe' is not allowed; choose one of: 'soft', 'hard'"),
     (["--samp-rate", "-1"], "samp-rate=-1.0 is not allowed"),
+    (["--profile", "itu-mars"], "profile='itu-mars' is not allowed"),
+    (["--fading", "slow"], "fading='slow' is not allowed"),
+    (["--taps", "1,x"], "--taps '1,x' is not allowed; write comma-separated complex numbers"),
+    (["--taps", "0,0"], "at least one tap must be nonzero"),
+    (["--taps", "1,0.5", "--profile", "itu-indoor-b"], "are not allowed together"),
+    (["--doppler", "0.7"], "--doppler 0.7 is not allowed"),
 ])
 def test_loopback_refuses_bad_settings_with_one_line(argv, message, capsys):
     rc, out = _cli(["loopback", *argv], capsys)

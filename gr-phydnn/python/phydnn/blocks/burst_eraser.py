@@ -1,10 +1,14 @@
-"""Burst eraser: takes whole bursts off the air at random, as a deep fade or a collision would.
+"""Burst eraser and block fader: a gain per burst, as a deep fade, a collision or a channel
+that holds still for a segment would give.
 
 A sync block on the TX samples, inside the channel simulator before the channel model (which
-drops stream tags), only when a ``loss`` above 0 is asked for. It reads the framer's tx_sob /
-tx_eob tags and zeroes every sample of a burst chosen with probability ``loss`` (each burst
-is one segment), so the receiver hears only the channel's noise where that segment was: the
-lost-segment test of the robustness issue, with the very same flowgraph.
+drops stream tags), when a ``loss`` above 0 or a block ``fading`` is asked for. It reads the
+framer's tx_sob / tx_eob tags (each burst is one segment) and multiplies every sample of a
+burst by one gain: 0 with probability ``loss`` (the receiver hears only the channel's noise
+where that segment was: the lost-segment test of the robustness issue, with the very same
+flowgraph), else h: 1, or for block fading Rayleigh h ~ CN(0, 1) or Rician with factor
+``k_factor`` (E|h|^2 = 1, so the Es/N0 set is the average), drawn anew for each burst: the
+loopback's counterpart of the torch channel's block fading (:class:`phydnn.phy.ChannelSpec`).
 """
 
 from __future__ import annotations
@@ -13,24 +17,30 @@ import numpy as np
 import pmt
 from gnuradio import gr
 
-from phydnn.errors import ConfigError
+from phydnn.errors import ConfigError, check_choice
 
-__all__ = ["burst_eraser"]
+__all__ = ["BLOCK_FADING", "burst_eraser"]
+
+BLOCK_FADING = ("none", "rayleigh", "rician")
 
 _SOB, _EOB = pmt.intern("tx_sob"), pmt.intern("tx_eob")
 
 
 class burst_eraser(gr.sync_block):  # noqa: N801
-    """Zero each tagged burst with probability ``loss``; count bursts seen and erased."""
+    """Zero each tagged burst with probability ``loss``, scale the others by their block gain;
+    count bursts seen and erased."""
 
-    def __init__(self, loss: float, seed: int = 0) -> None:
+    def __init__(self, loss: float, seed: int = 0, fading: str = "none",
+                 k_factor: float = 4.0) -> None:
         gr.sync_block.__init__(self, name="phydnn_burst_eraser", in_sig=[np.complex64],
                                out_sig=[np.complex64])
         if not 0.0 <= float(loss) < 1.0:
             raise ConfigError(f"segment_loss={loss!r} is not allowed; it must be a fraction "
                               f"of the bursts in [0, 1)")
-        self.loss = float(loss)
+        check_choice("fading", fading, BLOCK_FADING)
+        self.loss, self.fading, self.k = float(loss), fading, float(k_factor)
         self.rng = np.random.default_rng(int(seed))
+        self.gain = 1.0 + 0j
         self.erasing = False
         self.bursts = self.erased = 0
 
@@ -47,6 +57,7 @@ class burst_eraser(gr.sync_block):  # noqa: N801
                 self._zero(y, pos, at)
                 pos = at
                 self.erasing = bool(self.rng.random() < self.loss)
+                self.gain = self._draw()
                 self.bursts += 1
                 self.erased += self.erasing
             else:
@@ -55,6 +66,19 @@ class burst_eraser(gr.sync_block):  # noqa: N801
         self._zero(y, pos, n)
         return n
 
+    def _draw(self) -> complex:
+        """The next burst's gain (E|h|^2 = 1)."""
+        if self.fading == "none":
+            return 1.0 + 0j
+        k = self.k if self.fading == "rician" else 0.0
+        scatter = complex(*self.rng.standard_normal(2)) * np.sqrt(0.5 / (k + 1.0))
+        los = np.sqrt(k / (k + 1.0)) * np.exp(2j * np.pi * self.rng.random())
+        return complex(los + scatter)
+
     def _zero(self, y: np.ndarray, start: int, stop: int) -> None:
-        if self.erasing and stop > start:
+        if stop <= start:
+            return
+        if self.erasing:
             y[start:stop] = 0
+        elif self.gain != 1.0:
+            y[start:stop] *= np.complex64(self.gain)

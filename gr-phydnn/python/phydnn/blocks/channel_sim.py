@@ -10,7 +10,9 @@ the TX, ``timing_offset`` a fractional delay in samples (a windowed-sinc FIR con
 profile instead of ``taps`` (the ITU-R M.1225 indoor office A / B and pedestrian A channels at
 ``samp_rate``: :mod:`phydnn.phy.profiles`), ``fading`` none / rayleigh / rician (GNU Radio's
 fading_model: flat; with a profile, its selective_fading_model, every path fading on its own;
-``doppler`` = fD*Ts, ``k_factor`` for Rician). ``seed`` 0 draws a fresh seed
+``doppler`` = fD*Ts, ``k_factor`` for Rician); ``block-rayleigh`` / ``block-rician``: one
+gain per burst (segment), drawn anew for each, the torch channel's block fading
+(:class:`~phydnn.blocks.burst_eraser.burst_eraser`). ``seed`` 0 draws a fresh seed
 (channel_model repeats its noise for a fixed seed). With ``realtime``, an
 :class:`~phydnn.blocks.air_clock.air_clock` in front of the channel paces the samples to
 ``samp_rate`` like a radio's clock and stamps each batch's time on air (the latency log
@@ -28,11 +30,11 @@ from gnuradio import channels, gr
 from phydnn.blocks.air_clock import air_clock
 from phydnn.blocks.burst_eraser import burst_eraser
 from phydnn.errors import ConfigError, check_choice, check_non_negative
-from phydnn.phy.profiles import PROFILE_NAMES, profile_paths, profile_taps
+from phydnn.phy.profiles import LINK_FADING, PROFILE_NAMES, profile_paths, profile_taps
 
 __all__ = ["FADING", "channel_sim", "fractional_delay_taps", "noise_voltage"]
 
-FADING = ("none", "rayleigh", "rician")
+FADING = LINK_FADING
 
 
 def noise_voltage(snr_db: float) -> float:
@@ -78,18 +80,23 @@ class channel_sim(gr.hier_block2):  # noqa: N801
                                             1.0 + float(clock_ppm) * 1e-6,
                                             fir.astype(np.complex64).tolist(), self.seed, True)
         chain = [self.model]
-        if fading != "none" and profile != "none":
+        block = fading.startswith("block-")
+        if block and profile != "none":
+            taps = profile_taps(profile, samp_rate).tolist()
+        if fading != "none" and profile != "none" and not block:
             delays, mags = profile_paths(profile, samp_rate)
             self.fader = channels.selective_fading_model(
                 8, float(doppler), fading == "rician", float(k_factor), self.seed + 1,
                 delays.tolist(), mags.tolist(), int(np.ceil(delays.max())) + 9)
             chain = [self.fader, self.model]
-        elif fading != "none":
+        elif fading != "none" and not block:
             self.fader = channels.fading_model(8, float(doppler), fading == "rician",
                                                float(k_factor), self.seed + 1)
             chain = [self.fader, self.model]
-        if float(segment_loss) != 0.0:   # Python blocks, like the air clock: the owner
-            self.eraser = burst_eraser(segment_loss, self.seed + 2)  # keeps this block referenced
+        if float(segment_loss) != 0.0 or block:   # Python blocks, like the air clock: the
+            self.eraser = burst_eraser(segment_loss, self.seed + 2,   # owner keeps this block
+                                       fading.removeprefix("block-") if block else "none",
+                                       k_factor)                    # referenced
             chain = [self.eraser, *chain]
         if realtime:
             self.air = air_clock(samp_rate)

@@ -104,7 +104,9 @@ class radio_sink(gr.hier_block2):  # noqa: N801
                  samp_rate: float = 20e6, freq: float = 2.4e9, gain: float = 60.0,
                  serial: str = "", antenna: str = "TX/RX", amplitude: float = 0.5,
                  snr_db: float = 12.0, freq_offset: float = 0.0, clock_ppm: float = 0.0,
-                 timing_offset: float = 0.0, seed: int = 0) -> None:
+                 timing_offset: float = 0.0, seed: int = 0, profile: str = "none",
+                 fading: str = "none", doppler: float = 1e-4,
+                 taps: list[complex] | None = None) -> None:
         gr.hier_block2.__init__(self, "phydnn_radio_sink",
                                 gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signature(0, 0, 0))
@@ -117,8 +119,9 @@ class radio_sink(gr.hier_block2):  # noqa: N801
             self.connect(self, self.scale, self.radio)
             self.msg_connect(self.radio, "async_msgs", self.events, "async_msgs")
             return
-        self.channel = channel_sim(snr_db, freq_offset, clock_ppm, timing_offset, seed=seed,
-                                   samp_rate=samp_rate)
+        self.channel = channel_sim(snr_db, freq_offset, clock_ppm, timing_offset, taps,
+                                   fading, doppler, seed=seed, samp_rate=samp_rate,
+                                   profile=profile)
         self.radio = zeromq.push_sink(gr.sizeof_gr_complex, 1, address, 100, False, -1)
         self.connect(self, self.channel, self.radio)
 

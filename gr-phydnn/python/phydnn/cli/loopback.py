@@ -55,8 +55,12 @@ def add_link_options(p: argparse.ArgumentParser) -> None:
                    help="multipath power-delay profile at the sample rate: none, itu-indoor-a, "
                         "itu-indoor-b, itu-pedestrian-a (ITU-R M.1225; default: none)")
     p.add_argument("--fading", default="none",
-                   help="none, rayleigh or rician; with a profile every path fades on its own "
+                   help="none, rayleigh or rician (with a profile every path fades on its "
+                        "own), block-rayleigh or block-rician (one gain per segment) "
                         "(default: none)")
+    p.add_argument("--taps", default="1",
+                   help="explicit multipath taps at the sample rate, comma-separated complex "
+                        "numbers (e.g. 1,0,0.5j; default: 1); not with --profile")
     p.add_argument("--doppler", type=float, default=1e-4,
                    help="fading Doppler fD*Ts, per sample (default: 1e-4)")
     p.add_argument("--samp-rate", type=float, default=20e6, help="sample rate for the airtime")
@@ -76,12 +80,16 @@ def link_arguments(args: argparse.Namespace) -> list[str]:
     if not 0.0 <= args.segment_loss < 1.0:
         raise ConfigError(f"--segment-loss {args.segment_loss} is not allowed; it must be a "
                           f"fraction of the segments in [0, 1)")
-    from phydnn.phy.profiles import PROFILE_NAMES
+    from phydnn.phy.profiles import LINK_FADING, PROFILE_NAMES
     check_choice("profile", args.profile, PROFILE_NAMES)
-    check_choice("fading", args.fading, ("none", "rayleigh", "rician"))
+    check_choice("fading", args.fading, LINK_FADING)
     if not 0.0 <= args.doppler < 0.5:
         raise ConfigError(f"--doppler {args.doppler} is not allowed; fD*Ts must be in "
                           f"[0, 0.5)")
+    taps = parse_taps(args.taps)
+    if args.profile != "none" and taps != [1.0]:
+        raise ConfigError(f"--taps {args.taps} and --profile {args.profile} are not allowed "
+                          f"together; give explicit taps or a named profile")
     card = check_bundle(args.model, args.receiver)
     dataset = args.dataset or card["dataset"]
     check_image_shape(dataset, card, args.model)
@@ -90,7 +98,19 @@ def link_arguments(args: argparse.Namespace) -> list[str]:
             "--clock-ppm", str(args.clock_ppm), "--timing-offset", str(args.timing_offset),
             "--receiver", args.receiver, "--samp-rate", str(args.samp_rate),
             "--segment-loss", str(args.segment_loss), "--profile", args.profile,
-            "--fading", args.fading, "--doppler", str(args.doppler)]
+            "--fading", args.fading, "--doppler", str(args.doppler), "--taps", args.taps]
+
+
+def parse_taps(text: str) -> list[complex]:
+    """``--taps``: comma-separated complex numbers, at least one nonzero."""
+    try:
+        taps = [complex(t.strip().replace(" ", "")) for t in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--taps {text!r} is not allowed; write comma-separated complex "
+                          f"numbers such as 1,0,0.5j") from None
+    if not any(taps):
+        raise ConfigError(f"--taps {text!r} is not allowed; at least one tap must be nonzero")
+    return taps
 
 
 def check_bundle(model: str, receiver: str) -> dict:

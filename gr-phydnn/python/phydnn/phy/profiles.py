@@ -20,7 +20,7 @@ import numpy as np
 
 from phydnn.errors import ConfigError, check_positive
 
-__all__ = ["PROFILES", "PROFILE_NAMES", "profile_paths", "profile_taps"]
+__all__ = ["LINK_FADING", "PROFILES", "PROFILE_NAMES", "profile_paths", "profile_taps"]
 
 # name -> ((delay ns, power dB), ...)
 PROFILES: dict[str, tuple[tuple[float, float], ...]] = {
@@ -31,6 +31,9 @@ PROFILES: dict[str, tuple[tuple[float, float], ...]] = {
     "itu-pedestrian-a": ((0, 0.0), (110, -9.7), (190, -19.2), (410, -22.8)),
 }
 PROFILE_NAMES = ("none", *PROFILES)
+# the Channel Simulator's fading: continuous (GNU Radio's fading models, per path with a
+# profile) or one gain per burst
+LINK_FADING = ("none", "rayleigh", "rician", "block-rayleigh", "block-rician")
 SPAN = 8   # samples of sinc either side of a fractional delay
 
 
