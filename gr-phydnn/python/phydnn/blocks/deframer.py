@@ -42,6 +42,7 @@ from collections import Counter, deque
 import numpy as np
 import pmt
 from gnuradio import digital, gr
+from threadpoolctl import threadpool_limits
 
 from phydnn.blocks.framer import rrc_taps
 from phydnn.blocks.pdu import make_pdu
@@ -64,6 +65,9 @@ class segment_sync(gr.sync_block):  # noqa: N801
                  status_interval_s: float = 1.0) -> None:
         gr.sync_block.__init__(self, name="phydnn_segment_sync", in_sig=[np.complex64],
                                out_sig=None)
+        # numpy's BLAS on one thread in this process: the per-segment solves are 17 x 17, and
+        # OpenBLAS's worker threads, spinning beside the flowgraph's own, made each 20x slower
+        threadpool_limits(1, user_api="blas")
         self.sync = SegmentSync(expect)
         self.display = int(display_symbols)
         self.message_port_register_out(pmt.intern("segments"))
