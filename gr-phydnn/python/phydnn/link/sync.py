@@ -59,7 +59,9 @@ HEADER_BLOCK = 64    # header symbols per block phase estimate: the frequency is
 BLOCK = 256          # payload symbols per block phase estimate (at least 8 M): QPSK's 4th
                      # power estimate over 64 symbols cost 20 % more bit errors at 4 dB;
                      # longer at low SNR (payload_block)
-MAX_BLOCK = 8192     # at -3 dB Es/N0 QPSK needs 5400 symbols per estimate
+MAX_BLOCK = 4096     # at -3 dB Es/N0 QPSK would need 5400 symbols per estimate, but over
+                     # longer blocks the frequency error the header leaves turns a block
+                     # too far (8192: SER 0.50 at -3 dB, 4096: 0.44, theory 0.42)
 FREQ_SPAN = 4e-3     # cycles/symbol searched around the sync word's frequency estimate
 DD_MIN_ORDER = 8     # from this PSK order on, payload phase tracking is decision-directed
 SYNC_QUALITY = 0.12  # fit of a real sync word: 0.5 at 0 dB Es/N0, 0.33 at -3 dB, less with a
@@ -141,7 +143,7 @@ def squared_tone(r: np.ndarray, span: float) -> float:
     """Residual frequency (cycles/symbol) of BPSK symbols ``r`` already derotated by a coarse
     estimate: r^2 carries a tone at twice the residual whatever the data, found as the peak
     of its zero-padded periodogram within +-``span`` (then a parabola through the peak and
-    its neighbours). Over the 888 header symbols this holds at -3 dB Es/N0, where the
+    its neighbours). Over the 1332 header symbols this holds at -3 dB Es/N0, where the
     127-symbol sync word alone leaves about 4e-4 cycles/symbol of error (its Cramer-Rao
     bound), a fifth of a radian over one block of the header."""
     z = r * r
