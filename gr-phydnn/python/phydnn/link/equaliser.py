@@ -18,6 +18,10 @@ it then removes from the payload), so per segment:
    by its bias (the equalised main tap) and the noise variance is measured again on the
    equalised header: the post-equaliser value that the codec's soft receiver gets.
 
+The header itself is decoded behind a first equaliser designed the same way from the
+127-symbol sync word (:meth:`phydnn.link.sync.SegmentSync.sync_header`): on ITU indoor office
+B at 12 dB the unequalised header failed its CRC on 2.5 % of the segments.
+
 GNU Radio's ``linear_equalizer`` adapts by LMS symbol by symbol (a stream block that has no
 per-segment reset and needs hundreds of symbols to converge); the closed form over the known
 symbols converges on every segment at once and keeps the link core free of GNU Radio.
