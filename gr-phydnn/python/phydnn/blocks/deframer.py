@@ -48,7 +48,7 @@ from phydnn.blocks.framer import rrc_taps
 from phydnn.blocks.pdu import make_pdu
 from phydnn.codecs import PayloadSpec, payload_spec
 from phydnn.link import SYNC_WORD, HeaderError, SegmentSync
-from phydnn.link.sync import HEADER_SPAN, SYNC_QUALITY, locate_sync_word
+from phydnn.link.sync import HEADER_SPAN, SYNC_INSIDE, SYNC_QUALITY, locate_sync_word
 
 __all__ = ["deframer", "segment_sync"]
 
@@ -217,7 +217,7 @@ class segment_sync(gr.sync_block):  # noqa: N801
                 continue
             if c + len(SYNC_WORD) + REFINE > here:
                 return None
-            if self._locate(c)[1] > SYNC_QUALITY:
+            if self._locate(c)[1] > SYNC_INSIDE:
                 return True
         return False
 

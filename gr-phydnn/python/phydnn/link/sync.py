@@ -45,7 +45,7 @@ from phydnn.link.preamble import SYNC_WORD
 from phydnn.link.scrambler import descramble
 from phydnn.phy.constellation import psk_points
 
-__all__ = ["HEADER_SPAN", "SYNC_QUALITY", "HeaderState", "SegmentSync", "SyncResult",
+__all__ = ["HEADER_SPAN", "SYNC_INSIDE", "SYNC_QUALITY", "HeaderState", "SegmentSync", "SyncResult",
            "estimate_from_known", "locate_sync_word", "payload_block", "squared_tone"]
 
 BPSK = np.array([1, -1], dtype=np.complex64)
@@ -68,6 +68,10 @@ SYNC_QUALITY = 0.12  # fit of a real sync word: 0.5 at 0 dB Es/N0, 0.33 at -3 dB
                      # frequency offset (2e-3 cycles/symbol turns the word by a quarter cycle:
                      # at -3 dB 0.2-0.3); on data or noise exponential with mean 1/127: over
                      # 0.12 once in 3e6 correlator tags
+SYNC_INSIDE = 0.25   # fit above which a sync word inside a payload means the burst was cut:
+                     # the correlator also fires on payload data, and with the real-time air's
+                     # small work calls often enough that 0.12 refused 1 segment in 1000 at
+                     # 12 dB (a data window over 0.12, then its "header" failing its CRC)
 PILOT_WINDOW = 15    # pilots whose mean gives each pilot's phase (analog payloads)
 TAIL_PILOTS = 64     # last pilots whose power tells a cut analog burst
 SILENCE_PILOTS = 0.5  # their power above the noise under which they carry no signal
