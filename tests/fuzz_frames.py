@@ -10,9 +10,7 @@ the fields of header v2: an unknown payload kind (``kind``), pilots on a psk pay
 (``pilots``), codec id 0 (``codec``) or another codec's id (``wrong_codec``), a codec field the
 PhyDNN receiver does not serve (``codec_field``), symbols per image that are not the model's
 (``geometry``), and a version-1 or version-2 header, uncoded, as those transmitters sent them
-(``version``).
-Frames are one symbol
-per sample; :func:`shape` pulse-shapes them.
+(``version``). Frames are one symbol per sample; :func:`shape` pulse-shapes them.
 """
 
 from __future__ import annotations

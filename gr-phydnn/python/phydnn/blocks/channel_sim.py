@@ -71,7 +71,8 @@ class channel_sim(gr.hier_block2):  # noqa: N801
         if profile != "none" and taps and list(taps) != [1.0]:
             raise ConfigError(f"taps={list(taps)} and profile={profile!r} are not allowed "
                               f"together; give explicit taps or a named profile")
-        if profile != "none" and fading == "none":
+        block = fading.startswith("block-")
+        if profile != "none" and (fading == "none" or block):   # static taps; else per path
             taps = profile_taps(profile, samp_rate).tolist()
         fir = np.convolve(fractional_delay_taps(float(timing_offset)),
                           np.asarray(taps if taps else [1.0], dtype=np.complex128))
@@ -80,9 +81,6 @@ class channel_sim(gr.hier_block2):  # noqa: N801
                                             1.0 + float(clock_ppm) * 1e-6,
                                             fir.astype(np.complex64).tolist(), self.seed, True)
         chain = [self.model]
-        block = fading.startswith("block-")
-        if block and profile != "none":
-            taps = profile_taps(profile, samp_rate).tolist()
         if fading != "none" and profile != "none" and not block:
             delays, mags = profile_paths(profile, samp_rate)
             self.fader = channels.selective_fading_model(
@@ -93,10 +91,11 @@ class channel_sim(gr.hier_block2):  # noqa: N801
             self.fader = channels.fading_model(8, float(doppler), fading == "rician",
                                                float(k_factor), self.seed + 1)
             chain = [self.fader, self.model]
-        if float(segment_loss) != 0.0 or block:   # Python blocks, like the air clock: the
-            self.eraser = burst_eraser(segment_loss, self.seed + 2,   # owner keeps this block
+        if float(segment_loss) != 0.0 or block:
+            # Python blocks, like the air clock: the owner keeps this block referenced
+            self.eraser = burst_eraser(segment_loss, self.seed + 2,
                                        fading.removeprefix("block-") if block else "none",
-                                       k_factor)                    # referenced
+                                       k_factor)
             chain = [self.eraser, *chain]
         if realtime:
             self.air = air_clock(samp_rate)

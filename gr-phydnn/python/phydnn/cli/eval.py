@@ -11,11 +11,6 @@ import json
 from pathlib import Path
 
 
-def add_channel_arguments(p: argparse.ArgumentParser) -> None:
-    from phydnn.phy.channel_spec import add_channel_arguments as add
-    add(p)
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="accuracy vs SNR of a PhyDNN, or of codecs side by side",
                        description=__doc__)
@@ -33,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "coding beats a separation bundle")
     p.add_argument("--draws", type=int, default=3,
                    help="with --compare: noise draws at the Es/N0 around each crossing point")
+    from phydnn.phy.channel_spec import add_channel_arguments  # torch: only for this verb
     add_channel_arguments(p)
     p.add_argument("--loopback-images", type=int, default=0,
                    help="with --compare or a non-PhyDNN model: also this many test images "
