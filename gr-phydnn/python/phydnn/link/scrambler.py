@@ -7,9 +7,10 @@ receiver's Gardner timing detector sees no transitions and its loop drifts, and 
 frame's sync word and header arrive off time. At 0 dB Es/N0 the loopback on Fashion-MNIST
 images lost 8 % of the segments this way while random symbols lost none. Scrambling (as IEEE
 802.11's data scrambler does for the bits) gives the timing loop transitions whatever is sent
-and leaves everything else as it was: c_n has unit modulus, M-PSK for M divisible by 4 maps
-onto itself, and the receiver multiplies by conj(c_n) before phase tracking and
-demodulation, so noise (circular), Es/N0 and the codec's view of the payload do not change.
+and leaves everything else as it was, for every payload kind: c_n has unit modulus, and the
+receiver multiplies by conj(c_n) after its equaliser and before phase tracking and
+demodulation, so noise (circular), Es/N0 and the codec's view of the payload do not change
+(on air, M-PSK with M divisible by 4 even stays on its constellation).
 
 The chips are pairs of bits of the 32767-bit maximal-length sequence of x^15 + x^14 + 1,
 repeated as needed (:data:`~phydnn.link.header.MAX_PAYLOAD` symbols at most).
