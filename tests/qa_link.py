@@ -69,25 +69,12 @@ def _payload_stats(sent: dict, pdus: list) -> dict:
 @pytest.fixture(scope="module")
 def sweep():
     """Delivery, payload SER and estimated SNR at several Es/N0 (100 segments each)."""
-    from phydnn.link.segment import DEFAULT_MAX_PAYLOAD, segment_layout
-    from phydnn.phy.constellation import psk_points
-
-    pts = psk_points(4)
     table = {}
-    expected = BATCHES * segment_layout(64 * 784, DEFAULT_MAX_PAYLOAD)[0]
     for snr in (-3.0, 0.0, 3.0, 4.0, 6.0, 12.0, 20.0):
         sent, pdus = _send_random_batches(snr)
-        good = [(m, d) for m, d in pdus if "rejected" not in m]
-        errors = total = 0
-        for meta, data in good:
-            length = int(np.ceil(64 * 784 / meta["seg_count"]))
-            ref = sent[meta["batch_id"]][meta["seg_index"] * length:][:meta["n_symbols"]]
-            errors += int((np.argmin(np.abs(data[:, None] - pts[None]), 1) != ref).sum())
-            total += len(ref)
-        nv = np.mean([m["noise_var"] for m, _ in good]) if good else float("nan")
-        table[snr] = {"delivery": len(good) / expected, "ser": errors / max(total, 1),
-                      "snr_est": float(-10 * np.log10(nv)),
-                      "rejected": len(pdus) - len(good)}
+        stats = _payload_stats(sent, pdus)
+        table[snr] = {**stats, "snr_est": float(-10 * np.log10(stats["reported"])),
+                      "rejected": sum("rejected" in m for m, _ in pdus)}
     print("\nEs/N0  delivery  SER      est. SNR  rejected (CFO 1e-3, 50 ppm, 0.37 sample)")
     for snr, row in table.items():
         print(f"{snr:5.1f}  {row['delivery'] * 100:6.1f} %  {row['ser']:.2e}  "

@@ -37,8 +37,8 @@ from phydnn.models.assignment import assign_constellation, fingerprint
 from phydnn.models.codebook import EmbeddingCodebook
 from phydnn.models.context import context_posterior, independent_pairs
 from phydnn.models.modes import eval_mode, frozen_batchnorm_stats
-from phydnn.phy import PSKConstellation, add_awgn
-from phydnn.phy.channel_spec import ChannelSpec
+from phydnn.phy import PSKConstellation
+from phydnn.phy.channel_spec import ChannelSpec, through
 
 __all__ = ["PhyDNN", "RECEIVERS", "build_phydnn"]
 
@@ -170,10 +170,7 @@ class PhyDNN(nn.Module):
         """The whole link in torch at inference: transmit, channel (AWGN unless ``channel``
         says otherwise), receive -> class logits."""
         sym = self.constellation.modulate(self.transmit(x))
-        if channel is None or channel.is_awgn:
-            return self.receive(add_awgn(sym, noise_var, generator), noise_var, receiver)
-        nv = torch.as_tensor(noise_var, dtype=torch.float32)
-        return self.receive(*_through(channel, sym, nv, generator), receiver)
+        return self.receive(*through(channel, sym, noise_var, generator), receiver)
 
     # --- training (Alg. 1) ----------------------------------------------------------------
     def forward(self, x: Tensor, noise_var: Tensor | float, tau: float = 0.5,
@@ -201,10 +198,7 @@ class PhyDNN(nn.Module):
         sym = self.constellation.modulate_onehot(z[..., self.pi_inv])  # embedding -> point
         nv = torch.as_tensor(noise_var, dtype=torch.float32, device=x.device)
         nv = nv.view(-1, 1, 1) if nv.dim() else nv
-        if channel is None or channel.is_awgn:
-            y = add_awgn(sym, nv)
-        else:
-            y, nv = _through(channel, sym, nv)
+        y, nv = through(channel, sym, nv)
         post = self.constellation.demodulate_soft(y, nv)                # over points
         if soft:
             weights = self.posterior(y, nv)                              # over embeddings
@@ -218,14 +212,6 @@ class PhyDNN(nn.Module):
             bind_logits = self.tail(feats)
         return {"logits": logits, "bind_logits": bind_logits, "entropy": entropy,
                 "symbol_errors": errors.detach(), "indices": sent.detach()}
-
-
-def _through(channel: ChannelSpec, sym: Tensor, nv: Tensor,
-             generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-    """Symbols (N, H', W') through ``channel`` at noise variance ``nv`` (scalar or (N, 1, 1)):
-    the equalised symbols and each one's noise variance."""
-    out = channel.apply(sym, nv.reshape(-1) if nv.dim() else nv, generator)
-    return out.symbols, out.noise_var
 
 
 def build_phydnn(backbone: nn.Module, split: str, num_embeddings: int,

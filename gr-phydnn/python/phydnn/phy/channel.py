@@ -31,6 +31,7 @@ __all__ = [
     "snr_db_to_noise_var",
     "complex_gaussian",
     "add_awgn",
+    "fading_gains",
 ]
 
 FADING_KINDS = ("rayleigh", "rician")
@@ -59,6 +60,19 @@ def complex_gaussian(shape: torch.Size | tuple[int, ...], variance: float | Tens
     im = torch.randn(shape, device=device, generator=generator)
     scale = torch.as_tensor(variance, device=device).sqrt() / math.sqrt(2.0)
     return torch.complex(re, im) * scale
+
+
+def fading_gains(shape: tuple[int, ...], k_factor: float = 0.0,
+                 device: torch.device | None = None,
+                 generator: torch.Generator | None = None) -> Tensor:
+    """Complex gains with E|h|^2 = 1: Rayleigh (``k_factor`` 0) or Rician,
+    h = sqrt(K/(K+1)) e^{j theta} + CN(0, 1/(K+1)) with uniform theta."""
+    k = float(k_factor)
+    scatter = complex_gaussian(shape, 1.0 / (k + 1.0), device, generator)
+    if k == 0.0:
+        return scatter
+    theta = torch.rand(shape, device=device, generator=generator) * 2 * math.pi
+    return math.sqrt(k / (k + 1.0)) * torch.polar(torch.ones_like(theta), theta) + scatter
 
 
 def add_awgn(symbols: Tensor, noise_var: float | Tensor,
@@ -129,12 +143,7 @@ class FadingChannel(nn.Module):
               generator: torch.Generator | None) -> Tensor:
         """Draw one complex gain per block with E|h|^2 = 1."""
         k = self.k_factor if self.fading == "rician" else 0.0
-        scatter = complex_gaussian(n_blocks_shape, 1.0 / (k + 1.0), device, generator)
-        if k == 0.0:
-            return scatter
-        theta = torch.rand(n_blocks_shape, device=device, generator=generator) * 2 * math.pi
-        los = math.sqrt(k / (k + 1.0)) * torch.polar(torch.ones_like(theta), theta)
-        return los + scatter
+        return fading_gains(n_blocks_shape, k, device, generator)
 
     def forward(self, symbols: Tensor, generator: torch.Generator | None = None) -> ChannelOutput:
         *lead, n = symbols.shape

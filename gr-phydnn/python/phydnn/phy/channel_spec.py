@@ -37,9 +37,10 @@ import torch
 from torch import Tensor
 
 from phydnn.errors import ConfigError, check_choice, check_non_negative, check_positive
-from phydnn.phy.channel import ChannelOutput, complex_gaussian
+from phydnn.phy.channel import ChannelOutput, add_awgn, complex_gaussian, fading_gains
 
-__all__ = ["CHANNEL_KINDS", "ChannelSpec", "add_channel_arguments", "channel_from_args"]
+__all__ = ["CHANNEL_KINDS", "ChannelSpec", "add_channel_arguments", "channel_from_args",
+           "through"]
 
 CHANNEL_KINDS = ("awgn", "rayleigh", "rician", "phase")
 FADING_TIMES = ("block", "fast")
@@ -104,12 +105,8 @@ class ChannelSpec:
         """Complex gains h (E|h|^2 = 1) of the fading kinds; ones otherwise."""
         if self.kind not in ("rayleigh", "rician"):
             return torch.ones(shape, dtype=torch.complex64, device=device)
-        k = self.k_factor if self.kind == "rician" else 0.0
-        h = complex_gaussian(shape, 1.0 / (k + 1.0), device, generator)
-        if k > 0:
-            theta = torch.rand(shape, device=device, generator=generator) * 2 * math.pi
-            h = h + math.sqrt(k / (k + 1.0)) * torch.polar(torch.ones_like(theta), theta)
-        return h
+        return fading_gains(shape, self.k_factor if self.kind == "rician" else 0.0, device,
+                            generator)
 
     def _per_symbol(self, values: Tensor, n: int) -> Tensor:
         """Block values (N, B) repeated to the N x n symbols."""
@@ -150,6 +147,18 @@ class ChannelSpec:
         return ChannelOutput(y.reshape(shape), nv.expand_as(x.real).reshape(shape))
 
 
+def through(channel: ChannelSpec | None, symbols: Tensor, noise_var: float | Tensor,
+            generator: torch.Generator | None = None) -> tuple[Tensor, float | Tensor]:
+    """Symbols (N, ...) through ``channel`` (None or AWGN: plain AWGN) at noise variance
+    ``noise_var`` (a scalar, or one per image broadcastable to the symbols): the received
+    (equalised) symbols and the noise variance the receiver should use for each."""
+    if channel is None or channel.is_awgn:
+        return add_awgn(symbols, noise_var, generator), noise_var
+    nv = torch.as_tensor(noise_var, dtype=torch.float32)
+    out = channel.apply(symbols, nv.reshape(-1) if nv.dim() else nv, generator)
+    return out.symbols, out.noise_var
+
+
 def add_channel_arguments(parser: Any) -> None:
     """The channel flags of every program that takes a torch channel (``phydnn eval``)."""
     g = parser.add_argument_group("channel (torch path)")
@@ -168,5 +177,5 @@ def add_channel_arguments(parser: Any) -> None:
 
 def channel_from_args(args: Any) -> ChannelSpec:
     """The :class:`ChannelSpec` of :func:`add_channel_arguments`' flags, checked."""
-    return ChannelSpec(args.channel, args.fading, 0, args.k_factor, args.csi, 127,
-                       args.phase_error_deg).check()
+    return ChannelSpec(args.channel, args.fading, k_factor=args.k_factor, csi=args.csi,
+                       phase_error_deg=args.phase_error_deg).check()

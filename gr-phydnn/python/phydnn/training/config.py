@@ -100,8 +100,9 @@ class FinetuneConfig:
     def channel_spec(self) -> ChannelSpec:
         """The training channel, checked (names the offending setting)."""
         try:
-            return ChannelSpec(self.channel, self.channel_fading, 0, self.channel_k_factor,
-                               self.channel_csi, 127, self.channel_phase_error_deg).check()
+            return ChannelSpec(self.channel, self.channel_fading,
+                               k_factor=self.channel_k_factor, csi=self.channel_csi,
+                               phase_error_deg=self.channel_phase_error_deg).check()
         except ConfigError as exc:
             raise ConfigError(f"channel settings: {exc}") from None
 

@@ -8,7 +8,7 @@ from torch import nn
 from phydnn.data import ImageDataset, iterate_batches
 from phydnn.models.context import adjacent_pair_counts
 from phydnn.models.modes import eval_mode
-from phydnn.phy.channel_spec import ChannelSpec
+from phydnn.phy.channel_spec import ChannelSpec, through
 
 __all__ = ["accuracy", "codebook_usage", "link_accuracy", "predict", "source_statistics"]
 
@@ -42,7 +42,7 @@ def link_accuracy(model, data: ImageDataset, snrs_db: list[float],
     figure at one SNR does not depend on which other SNRs are in the sweep.
     Returns {"12.0": {"hard": acc, "soft": acc}, ...}.
     """
-    from phydnn.phy import add_awgn, snr_db_to_noise_var
+    from phydnn.phy import snr_db_to_noise_var
 
     gens = {s: torch.Generator(device=device).manual_seed(seed * 100_003 + round(s * 1000))
             for s in snrs_db}
@@ -57,11 +57,7 @@ def link_accuracy(model, data: ImageDataset, snrs_db: list[float],
             sym = model.constellation.modulate(model.transmit(x))
             for snr in snrs_db:
                 nv = snr_db_to_noise_var(float(snr))
-                if channel is None or channel.is_awgn:
-                    received, nv_sym = add_awgn(sym, nv, gens[snr]), nv
-                else:
-                    out = channel.apply(sym, nv, gens[snr])
-                    received, nv_sym = out.symbols, out.noise_var
+                received, nv_sym = through(channel, sym, nv, gens[snr])
                 for r in receivers:
                     pred = model.receive(received, nv_sym, r).argmax(1)
                     correct[(snr, r)] += int((pred == y).sum())

@@ -15,8 +15,7 @@ import torch
 
 from phydnn.data import ImageDataset, iterate_batches
 from phydnn.models.modes import batchnorm_layers, eval_mode
-from phydnn.phy import add_awgn
-from phydnn.phy.channel_spec import ChannelSpec
+from phydnn.phy.channel_spec import ChannelSpec, through
 
 __all__ = ["recalibrate_tail_batchnorm"]
 
@@ -48,12 +47,7 @@ def recalibrate_tail_batchnorm(model, data: ImageDataset, snr_db: float, spread_
                 nv = (10.0 ** (-snr / 10.0)).view(-1, 1, 1)
                 sym = model.constellation.modulate(model.transmit(x))
                 soft = bool(torch.rand((), generator=gen) < soft_fraction)
-                if channel is None or channel.is_awgn:
-                    received, nv_sym = add_awgn(sym, nv, gen), nv
-                else:
-                    out = channel.apply(sym, nv.reshape(-1), gen)
-                    received, nv_sym = out.symbols, out.noise_var
-                model.receive(received, nv_sym, "soft" if soft else "hard")
+                model.receive(*through(channel, sym, nv, gen), "soft" if soft else "hard")
                 used += len(x)
         finally:
             for m, mom in zip(layers, saved, strict=True):
