@@ -124,6 +124,10 @@ def test_header_v2_carries_the_codec_fields_under_the_crc():
     ({"pilot_spacing": 0}, "pilots"), ({"codec_id": 0}, "codec"),
     ({"codec_field": 65536}, "codec_field"), ({"per_image": 0}, "geometry"),
     ({"kind": "psk", "bits_per_symbol": 2}, "pilots"),
+    # dense PSK must carry the link's pilots, exactly every DENSE_PILOT_SPACING
+    ({"kind": "psk", "bits_per_symbol": 4, "pilot_spacing": 0}, "pilots"),
+    ({"kind": "psk", "bits_per_symbol": 3, "pilot_spacing": 16}, "pilots"),
+    ({"kind": "bits", "bits_per_symbol": 2, "pilot_spacing": 32}, "pilots"),
 ])
 def test_header_v2_refuses_fields_out_of_range(fields, reason):
     with pytest.raises(HeaderError) as err:
@@ -192,6 +196,21 @@ def test_analog_values_carry_the_noise_variance_of_es_n0():
         rx = unmap_symbols(spec, y, np.full(y.shape, nv, np.float32), 301)
         assert 10 * np.log10(np.var(rx.values - values) / nv) == pytest.approx(0, abs=0.1)
         assert np.allclose(rx.noise_var, nv)
+
+
+def test_the_link_puts_pilots_on_dense_psk_only():
+    from phydnn.link.payload import DENSE_PILOT_SPACING, link_pilot_spacing
+    from phydnn.link.segment import segment_payload
+
+    assert [link_pilot_spacing("psk", b) for b in (1, 2, 3, 4)] == [0, 0, 32, 32]
+    assert link_pilot_spacing("analog", 0, 16) == 16 and link_pilot_spacing("bits", 2) == 0
+    spec = PayloadSpec("psk", 4)
+    segments = segment_payload(spec, np.zeros((64, 196), np.uint8), 3, "0123456789abcdef",
+                               16384)
+    (header, data), = segments
+    assert header.pilot_spacing == DENSE_PILOT_SPACING and len(data) == 64 * 196
+    assert header.n_symbols == 64 * 196 + 64 * 196 // 32 + 1      # 393 pilots on air
+    assert PhyHeader.unpack(header.pack()).pilot_spacing == 32
 
 
 def test_pilots_go_in_and_come_out():

@@ -18,6 +18,9 @@ def test_airtime_counts_every_segments_preamble_header_and_pad():
     assert batch_airtime_s(196) == pytest.approx((12_544 + 1507 + 512) * 2 / 20e6)
     assert batch_airtime_s(196, sps=4, samp_rate=10e6) == pytest.approx(
         (12_544 + 1507 + 512) * 4 / 10e6)
+    # 16-PSK carries the link's pilots: one before every 32 data symbols, one after the last
+    assert batch_airtime_s(196, pilot_spacing=32) == pytest.approx(
+        (12_544 + 392 + 1 + 1507 + 512) * 2 / 20e6)
 
 
 def test_energy_is_compute_plus_radio_from_the_named_constants():

@@ -154,6 +154,32 @@ def test_sync_recovers_phase_and_frequency_at_theoretical_ser(order, snr):
     assert errors / total <= 1.25 * theory + 3 * math.sqrt(theory / total) + 1e-4
 
 
+def test_dense_psk_is_tracked_on_the_links_pilots_at_0_db():
+    """16-PSK at 0 dB in 12 544-symbol segments with up to 2e-3 cycles/symbol of frequency
+    offset: the decisions carry almost no phase there, so the link's pilots (one per 32
+    data symbols) are what keeps every segment's SER within 5 binomial sigma of theory
+    (the points' half-spacing is 11 degrees: the header's frequency error alone turns such a
+    segment past it)."""
+    from phydnn.link.sync import dense_pilot_window
+
+    assert dense_pilot_window(16, 1.0) >= 200 and dense_pilot_window(16, 0.01) == 15
+    rng = np.random.default_rng(5)
+    pts = psk_points(16).astype(np.complex64)
+    sync = SegmentSync(pts)
+    theory = float(psk_ser_theory(16, 0.0))
+    for h, part in segment_batch(rng.integers(0, 16, 12544 * 12), 0, 12, "0123abcd", 4,
+                                 12544):
+        assert h.pilot_spacing == 32
+        fr = frame_symbols(h, part, pts)
+        n = np.arange(len(fr))
+        y = _awgn(fr * np.exp(1j * (rng.uniform(0, 6.3) + 2 * np.pi * rng.uniform(-2e-3, 2e-3)
+                                    * n)), 0.0, rng)
+        r = sync.process(y[len(RAMP):].astype(np.complex64))
+        assert len(r.payload) == len(part)
+        ser = np.mean(np.argmin(np.abs(r.payload[:, None] - pts[None]), 1) != part)
+        assert ser <= theory + 5 * math.sqrt(theory * (1 - theory) / len(part))
+
+
 def test_payload_tracking_holds_qpsk_at_0_db_without_slips():
     """Long segments at 0 dB with 2e-3 cycles/symbol of frequency offset: the block phase
     estimates grow with the noise (payload_block) so no segment slips by a quarter turn: every

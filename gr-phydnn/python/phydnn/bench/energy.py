@@ -36,15 +36,19 @@ P_RADIO_W = PAPR_XI / PA_EFFICIENCY * P_OUT_W + P_CIRCUIT_W
 
 
 def batch_airtime_s(symbols_per_image: int, images: int = 64, sps: int = 2,
-                    samp_rate: float = 20e6, max_payload: int = DEFAULT_MAX_PAYLOAD) -> float:
-    """Seconds on air for a batch on this link (every segment framed, the first led by the
-    lead ramp), at ``sps``."""
+                    samp_rate: float = 20e6, max_payload: int = DEFAULT_MAX_PAYLOAD,
+                    pilot_spacing: int = 0) -> float:
+    """Seconds on air for a batch on this link (every segment framed, with its pilots every
+    ``pilot_spacing`` data symbols where it has them, the first led by the lead ramp), at
+    ``sps``."""
+    from phydnn.link.payload import on_air_length
     from phydnn.link.segment import LEAD_RAMP, frame_length, segment_layout
 
     total = int(symbols_per_image) * int(images)
     count, length = segment_layout(total, max_payload)
     last = total - (count - 1) * length
-    symbols = (count - 1) * frame_length(length) + frame_length(last) + LEAD_RAMP
+    symbols = (count - 1) * frame_length(on_air_length(length, pilot_spacing)) + \
+        frame_length(on_air_length(last, pilot_spacing)) + LEAD_RAMP
     return symbols * sps / samp_rate
 
 

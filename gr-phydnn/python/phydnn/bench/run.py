@@ -238,6 +238,7 @@ def _energy(cfg: BenchConfig, baselines: list[dict[str, Any]],
     """The device's energy per batch of 64 for every approach of the bench."""
     from phydnn.bench.energy import batch_airtime_s, energy_row
     from phydnn.link import TxHead
+    from phydnn.link.payload import link_pilot_spacing
     from phydnn.models import count_macs, load_backbone
     from phydnn.training.bottlefit import load_bottlefit
 
@@ -251,9 +252,12 @@ def _energy(cfg: BenchConfig, baselines: list[dict[str, Any]],
         tx = TxHead(path)
         card = load_card(path)
         symbols = int(card.get("symbols_per_image", card.get("positions_per_image", 0)))
+        spec = tx.spec
+        pilots = link_pilot_spacing(spec.kind, spec.bits_per_symbol, spec.pilot_spacing)
         rows.append(energy_row(f"{Path(path).name} ({symbols} symbols/image)",
                                tx.side.complexity()[1],
-                               batch_airtime_s(symbols, samp_rate=cfg.samp_rate)))
+                               batch_airtime_s(symbols, samp_rate=cfg.samp_rate,
+                                               pilot_spacing=pilots)))
     net, card = load_backbone(cfg.backbone)
     shape = tuple(card["input_shape"])
     heads = {"SC": net.split("stem")[0]}

@@ -44,26 +44,38 @@ from phydnn.phy import PSKConstellation, add_awgn
 __all__ = ["DTJSCC", "DTJSCCCodec"]
 
 
+def _projection(c_in: int, c_out: int, relu: bool = False) -> list[nn.Module]:
+    """A 1 x 1 convolution between the residual blocks' width and the latent maps, or
+    nothing where the two are equal (the models at 256 and 196 maps)."""
+    if c_in == c_out:
+        return []
+    if relu:
+        return [nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+    return [nn.Conv2d(c_in, c_out, 1)]
+
+
 class DTJSCC(nn.Module):
     """Encoder, codebook (``codebook.weight``: K x d, on the TX and the RX), decoder."""
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, width: int = 16,
                  latent: int = 256, order: int = 16,
-                 input_shape: tuple[int, int, int] = (1, 28, 28)) -> None:
+                 input_shape: tuple[int, int, int] = (1, 28, 28), mix: int = 0) -> None:
         super().__init__()
-        w = int(width)
+        w, mix = int(width), int(mix) or int(latent)
         self.encoder = nn.Sequential(
             conv_bn_relu(in_channels, w), conv_bn_relu(w, 2 * w), nn.MaxPool2d(2),
             ResBlock(2 * w), conv_bn_relu(2 * w, 4 * w), nn.MaxPool2d(2),
-            conv_bn_relu(4 * w, latent), nn.MaxPool2d(2), ResBlock(latent))
+            conv_bn_relu(4 * w, mix), nn.MaxPool2d(2), ResBlock(mix),
+            *_projection(mix, latent))
         with torch.no_grad():
             shape = self.encoder.eval()(torch.zeros(1, *input_shape)).shape
         self.latent_shape = tuple(int(v) for v in shape[1:])       # (C, h, w)
         d = self.latent_shape[1] * self.latent_shape[2]
         self.codebook = nn.Embedding(int(order), d)
         nn.init.normal_(self.codebook.weight, 0.0, 1.0)
-        self.decoder = nn.Sequential(ResBlock(latent), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                     nn.Linear(latent, num_classes))
+        self.decoder = nn.Sequential(*_projection(latent, mix, relu=True), ResBlock(mix),
+                                     nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                     nn.Linear(mix, num_classes))
         self.constellation = PSKConstellation(int(order))
 
     # the codebook is on both sides: the TX picks from it, the RX looks it up
@@ -138,13 +150,13 @@ class DTJSCCCodec(EndToEndCodec):
 
     @classmethod
     def default_arch(cls) -> dict[str, Any]:
-        return {"width": 16, "latent": 256, "order": 16}
+        return {"width": 16, "latent": 256, "order": 16, "mix": 0}
 
     @classmethod
     def build(cls, arch, in_channels, num_classes, input_shape) -> DTJSCC:
         a = {**cls.default_arch(), **arch}
         return DTJSCC(in_channels, num_classes, int(a["width"]), int(a["latent"]),
-                      int(a["order"]), tuple(input_shape))
+                      int(a["order"]), tuple(input_shape), int(a["mix"]))
 
     @classmethod
     def fingerprint(cls, net: DTJSCC) -> str:

@@ -9,7 +9,9 @@ polynomial of GNU Radio's crc32 blocks) over them:
     segment count u16 | payload symbols u16 | images in the batch u16 |
     symbols per image u16 | codec field u16
 
-``payload symbols`` is what this segment puts on air after the header (pilots included);
+``payload symbols`` is what this segment puts on air after the header (pilots included:
+an analog payload's, and the link's own on psk payloads of 8 points or more, whose spacing
+the header must state exactly, :func:`phydnn.link.payload.link_pilot_spacing`);
 ``symbols per image`` (data symbols, pilots excluded) may change from batch to batch, so the
 receiver sizes a batch from the header, not from its model. The codec field is the codec's
 own 16 bits (an exit index, an active-dimension count, a task or user id).
@@ -43,6 +45,8 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
+
+from phydnn.link.payload import link_pilot_spacing
 
 __all__ = ["CODED_BITS", "HEADER_BITS", "HEADER_SYMBOLS", "KIND_CODES", "MAGIC", "REPETITIONS",
            "VERSION", "HeaderError", "PhyHeader", "decode_header", "encode_header",
@@ -100,7 +104,9 @@ class PhyHeader:
         if self.bits_per_symbol not in _BITS_ALLOWED[self.kind]:
             raise HeaderError("bits_per_symbol", f"{self.bits_per_symbol} bits per symbol for "
                               f"a {self.kind} payload")
-        if (self.kind == "analog") != (self.pilot_spacing > 0) or self.pilot_spacing > 255:
+        if self.pilot_spacing > 255 or (self.pilot_spacing < 1 if self.kind == "analog" else
+                                        self.pilot_spacing != link_pilot_spacing(
+                                            self.kind, self.bits_per_symbol)):
             raise HeaderError("pilots", f"pilot spacing {self.pilot_spacing} for a "
                               f"{self.kind} payload")
         if not 1 <= self.codec_id <= 255:

@@ -19,7 +19,7 @@ import numpy as np
 
 from phydnn.codecs.base import PayloadSpec
 from phydnn.link.header import HEADER_SYMBOLS, MAX_PAYLOAD, HeaderError, PhyHeader, encode_header
-from phydnn.link.payload import insert_pilots, map_values, on_air_length
+from phydnn.link.payload import insert_pilots, link_pilot_spacing, map_values, on_air_length
 from phydnn.link.preamble import PREAMBLE, RAMP
 from phydnn.link.scrambler import scramble
 
@@ -53,10 +53,14 @@ def segment_batch(data: np.ndarray, batch_id: int, n_images: int, fingerprint: s
     """Headers and data slices (point indices or data symbols) of every segment of one
     batch; ``fields`` are the header's codec fields (codec_id, kind, pilot_spacing,
     codec_field). ``max_payload`` bounds a segment's data symbols; its header counts the
-    payload on air (pilots included)."""
+    payload on air (pilots included: the codec's pilot_spacing for analog, the link's for
+    dense PSK, :func:`~phydnn.link.payload.link_pilot_spacing`)."""
     flat = np.asarray(data).reshape(-1)
     if len(flat) % n_images:
         raise ValueError(f"{len(flat)} data symbols do not split into {n_images} images")
+    fields["pilot_spacing"] = link_pilot_spacing(str(fields.get("kind", "psk")),
+                                                 bits_per_symbol,
+                                                 int(fields.get("pilot_spacing", 0)))
     count, length = segment_layout(len(flat), max_payload)
     base = PhyHeader(fingerprint[:8], batch_id % 65536, 0, count, 1, n_images, bits_per_symbol,
                      len(flat) // n_images, **fields)

@@ -8,9 +8,11 @@ Given received symbols starting at the sync word (found by GNU Radio's corr_est)
 2. tracks phase and frequency through header and payload with feed-forward block phase
    estimates (Viterbi & Viterbi M-th power: BPSK on the header, M-PSK on a psk or bits
    payload; decision-directed from 8-PSK on), unwrapped from the preamble's phase, and
-   refines the frequency from their slope; an analog payload is tracked on its pilots
-   instead (:mod:`phydnn.link.payload`): the phase of each pilot, smoothed over
-   :data:`PILOT_WINDOW` pilots, drawn as a line between them;
+   refines the frequency from their slope; a payload with pilots (analog, and dense PSK,
+   which carries the link's, :mod:`phydnn.link.payload`) is tracked on its pilots instead:
+   a line through their phases, then a moving mean of what it leaves over
+   :data:`PILOT_WINDOW` pilots (analog) or :func:`dense_pilot_window` pilots (dense PSK, as
+   many as its noise needs), drawn as a line between them;
 3. decodes and checks the header (:mod:`phydnn.link.header`), and refuses one whose payload
    kind or bits per symbol are not what this receiver expects (when it expects one);
 4. re-estimates the gain and the noise variance over the decoded header's known symbols, and
@@ -72,7 +74,8 @@ SYNC_INSIDE = 0.25   # fit above which a sync word inside a payload means the bu
                      # the correlator also fires on payload data, and with the real-time air's
                      # small work calls often enough that 0.12 refused 1 segment in 1000 at
                      # 12 dB (a data window over 0.12, then its "header" failing its CRC)
-PILOT_WINDOW = 15    # pilots whose mean gives each pilot's phase (analog payloads)
+PILOT_WINDOW = 15    # pilots whose mean gives each pilot's phase (analog payloads; the least
+                     # for dense PSK)
 TAIL_PILOTS = 64     # last pilots whose power tells a cut analog burst
 SILENCE_PILOTS = 0.5  # their power above the noise under which they carry no signal
 
@@ -182,6 +185,33 @@ def payload_block(order: int, noise_var: float, target_var: float = 0.0) -> int:
                 for m in range(1, order + 1))
     need = terms / (2 * order ** 2 * (target_var or (np.pi / order) ** 2 / 72))
     return int(min(max(BLOCK, 1 << int(np.ceil(np.log2(max(need, 1))))), MAX_BLOCK))
+
+
+def dense_pilot_window(order: int, noise_var: float) -> int:
+    """Pilots per phase estimate of a dense PSK payload (the link's pilots,
+    :func:`phydnn.link.payload.link_pilot_spacing`): the mean of W unit pilots has a phase
+    variance of sigma^2 / (2 W); W keeps its standard deviation a quarter of the points'
+    half-spacing pi / M, W >= 8 sigma^2 M^2 / pi^2 (207 pilots for 16-PSK at 0 dB, 21 at
+    10 dB), and at least :data:`PILOT_WINDOW`. There is no slip to guard against (the pilots
+    are known), only phase noise added to the decisions."""
+    return max(PILOT_WINDOW, math.ceil(8 * noise_var * order ** 2 / np.pi ** 2))
+
+
+def _pilot_phases(z: np.ndarray, at: np.ndarray, window: int) -> np.ndarray:
+    """Phase at each pilot from the pilots' products ``z`` (at positions ``at``): a
+    least-squares line through the unwrapped angles of means of :data:`PILOT_WINDOW` pilots
+    (the frequency the header left), then the angle of a moving mean of ``window`` pilots
+    turned back by that line. A moving mean of a ramp is biased where the window is cut at
+    the segment's ends; of what the line leaves, not."""
+    short = _unwrap_from_zero(np.angle(np.convolve(
+        z, np.ones(min(PILOT_WINDOW, len(z)), np.float32), "same")))
+    line = short
+    if len(z) >= 3:
+        x = at.astype(np.float64)
+        line = short.sum() / len(z) + _ls_slope(x, short) * (x - x.sum() / len(x))
+    turned = z * _rotator(line)
+    mean = np.convolve(turned, np.ones(min(int(window), len(z)), np.float32), "same")
+    return line + np.angle(mean)
 
 
 def _power(x: np.ndarray, order: int) -> np.ndarray:
@@ -365,12 +395,12 @@ class SegmentSync:
                               f"this receiver demodulates {want.bits_per_symbol}")
 
     def _track_pilots(self, y: np.ndarray, spacing: int, phase: float, freq: float,
-                      amp: float, eq: Equaliser | None = None
+                      amp: float, eq: Equaliser | None = None, window: int = PILOT_WINDOW
                       ) -> tuple[np.ndarray, np.ndarray]:
-        """Derotate an analog payload by the carried phase and frequency, then by the phase
-        of its pilots (each the angle of the mean of :data:`PILOT_WINDOW` neighbouring
-        pilots, unwrapped from 0, drawn as a line between pilots). Returns the derotated
-        data symbols and pilots."""
+        """Derotate a payload with pilots (analog, dense PSK) by the carried phase and
+        frequency, then by the phase of its pilots (:func:`_pilot_phases` over ``window``
+        pilots, drawn as a line between pilots). Returns the derotated data symbols and
+        pilots."""
         n_data = data_length(len(y), spacing)
         if n_data is None:
             raise HeaderError("length", f"{len(y)} payload symbols do not fit pilots every "
@@ -380,10 +410,7 @@ class SegmentSync:
         r *= np.float32(1.0 / amp)
         r = _unmix(r, eq, True)
         at = pilot_index(n_data, spacing)
-        z = r[at] * np.conj(PILOT)
-        kernel = np.ones(min(PILOT_WINDOW, len(z)), np.float32)
-        smooth = np.convolve(z, kernel, "same")
-        theta = _unwrap_from_zero(np.angle(smooth))
+        theta = _pilot_phases(r[at] * np.conj(PILOT), at, window)
         out = r * _rotator(np.interp(n, at, theta))
         is_data = np.ones(len(out), bool)
         is_data[at] = False
@@ -397,9 +424,11 @@ class SegmentSync:
         if len(symbols) < end:
             raise HeaderError("truncated", f"payload of {h.n_symbols} symbols cut")
         y = symbols[HEADER_SPAN:end]
-        if h.kind == "analog":
+        if h.pilot_spacing:
+            window = PILOT_WINDOW if h.kind == "analog" else \
+                dense_pilot_window(1 << h.bits_per_symbol, state.noise_var)
             data, pilots = self._track_pilots(y, h.pilot_spacing, state.phase, state.freq,
-                                              state.amp, state.equaliser)
+                                              state.amp, state.equaliser, window)
             tail, silence = pilots[-TAIL_PILOTS:], SILENCE_PILOTS
         else:
             points = self.points(h.bits_per_symbol)
