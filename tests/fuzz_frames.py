@@ -6,8 +6,9 @@ copy of the coded bits (``crc``), after it (``truncated``: the copies that arriv
 the header) or inside the payload (``truncated``), absurd length, count or image fields with a
 valid CRC (``truncated``, ``length``, ``images``, ``geometry``, ``segment``), wrong bits per
 symbol, magic or version (their own reasons), another model's fingerprint (``wrong_model``), and
-the fields of header v2: an unknown payload kind (``kind``), pilots on a psk payload
-(``pilots``), codec id 0 (``codec``) or another codec's id (``wrong_codec``), a codec field the
+the fields of header v2: an unknown payload kind (``kind``), pilots on a QPSK payload
+(``pilots``; 8- and 16-PSK must carry the link's, so their wrong-bits mutations state
+them), codec id 0 (``codec``) or another codec's id (``wrong_codec``), a codec field the
 PhyDNN receiver does not serve (``codec_field``), symbols per image that are not the model's
 (``geometry``), and a version-1 or version-2 header, uncoded, as those transmitters sent them
 (``version``). Frames are one symbol per sample; :func:`shape` pulse-shapes them.
@@ -31,6 +32,7 @@ from phydnn.link.header import (
     encode_legacy_header,
 )
 from phydnn.link.header import header_bytes as _header_bytes
+from phydnn.link.payload import link_pilot_spacing
 from phydnn.link.preamble import PREAMBLE
 from phydnn.link.segment import FRAME_PAD, MAX_BATCH_IMAGES
 from phydnn.phy.constellation import psk_points
@@ -124,8 +126,10 @@ def make_frame(kind: str | None, rng: np.random.Generator, fingerprint: str,
                            gap), "images")
     if kind == "bits_per_symbol":
         bps = int(rng.choice([0, 1, 3, 4, 5, 6, 7, 8, 9, 15]))
-        return Frame(frame(header_bytes(fingerprint, batch_id, bits_per_symbol=bps), payload,
-                           gap), "bits_per_symbol")
+        pilots = link_pilot_spacing("psk", bps) if bps < 9 else 0   # else only "pilots"
+        return Frame(frame(header_bytes(fingerprint, batch_id, bits_per_symbol=bps,
+                                        pilot_spacing=pilots), payload, gap),
+                     "bits_per_symbol")
     if kind == "magic":
         magic = int(rng.choice([m for m in range(256) if m != MAGIC]))
         return Frame(frame(header_bytes(fingerprint, batch_id, magic=magic), payload, gap),

@@ -25,7 +25,8 @@ from phydnn.phy.constellation import psk_points
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "fmnist_resnet20_phydnn_kd14ctx_m4"
 REASONS = {"crc", "magic", "version", "truncated", "bits_per_symbol", "segment", "length",
-           "images", "batch_id", "fingerprint"}
+           "images", "batch_id", "fingerprint", "kind", "pilots", "codec", "codec_field",
+           "geometry"}
 QPSK = psk_points(4).astype(np.complex64)
 
 u16 = st.integers(0, 65535)

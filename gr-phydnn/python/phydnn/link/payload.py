@@ -33,9 +33,9 @@ import numpy as np
 from phydnn.codecs.base import PayloadSpec, RxPayload
 from phydnn.phy.constellation import psk_points
 
-__all__ = ["DENSE_PILOT_SPACING", "PILOT", "constellation", "link_pilot_spacing", "data_length", "insert_pilots", "map_values",
-           "on_air_length", "pilot_count", "pilot_index", "remove_pilots",
-           "symbols_per_image", "unmap_symbols"]
+__all__ = ["DENSE_PILOT_SPACING", "PILOT", "constellation", "data_length", "insert_pilots",
+           "link_pilot_spacing", "map_values", "on_air_length", "pilot_count", "pilot_index",
+           "remove_pilots", "symbols_per_image", "unmap_symbols"]
 
 PILOT = np.complex64(1.0)
 DENSE_PILOT_SPACING = 32   # data symbols per link pilot of a psk payload of 8 points or more

@@ -6,8 +6,8 @@ Given received symbols starting at the sync word (found by GNU Radio's corr_est)
 1. estimates the complex gain and the residual frequency from the 127 known sync-word
    symbols;
 2. tracks phase and frequency through header and payload with feed-forward block phase
-   estimates (Viterbi & Viterbi M-th power: BPSK on the header, M-PSK on a psk or bits
-   payload; decision-directed from 8-PSK on), unwrapped from the preamble's phase, and
+   estimates (Viterbi & Viterbi M-th power: BPSK on the header, BPSK or QPSK on a psk or
+   bits payload), unwrapped from the preamble's phase, and
    refines the frequency from their slope; a payload with pilots (analog, and dense PSK,
    which carries the link's, :mod:`phydnn.link.payload`) is tracked on its pilots instead:
    a line through their phases, then a moving mean of what it leaves over
@@ -65,7 +65,6 @@ MAX_BLOCK = 4096     # at -3 dB Es/N0 QPSK would need 5400 symbols per estimate,
                      # longer blocks the frequency error the header leaves turns a block
                      # too far (8192: SER 0.50 at -3 dB, 4096: 0.44, theory 0.42)
 FREQ_SPAN = 4e-3     # cycles/symbol searched around the sync word's frequency estimate
-DD_MIN_ORDER = 8     # from this PSK order on, payload phase tracking is decision-directed
 SYNC_QUALITY = 0.12  # fit of a real sync word: 0.5 at 0 dB Es/N0, 0.33 at -3 dB, less with a
                      # frequency offset (2e-3 cycles/symbol turns the word by a quarter cycle:
                      # at -3 dB 0.2-0.3); on data or noise exponential with mean 1/127: over
@@ -176,15 +175,24 @@ def payload_block(order: int, noise_var: float, target_var: float = 0.0) -> int:
     must keep a 2 pi / M slip between neighbouring blocks (a step over pi / M) six standard
     deviations away: var <= (pi / M)^2 / 72. At 0 dB that asks 760 QPSK symbols (256-symbol
     blocks slipped in one 7168-symbol segment in five), at 10 dB 9. The block is a power of
-    two from :data:`BLOCK` to :data:`MAX_BLOCK`; from 8-PSK on (decision-directed) it stays
-    ``max(BLOCK, 8 M)``."""
-    if order >= DD_MIN_ORDER:
-        return max(BLOCK, 8 * order)
+    two from :data:`BLOCK` to :data:`MAX_BLOCK`. (Denser PSK is tracked on the link's
+    pilots: :func:`dense_pilot_window`.)"""
     rho = 1.0 / max(noise_var, 1e-6)
     terms = sum(math.comb(order, m) ** 2 * math.factorial(m) * rho ** -m
                 for m in range(1, order + 1))
     need = terms / (2 * order ** 2 * (target_var or (np.pi / order) ** 2 / 72))
     return int(min(max(BLOCK, 1 << int(np.ceil(np.log2(max(need, 1))))), MAX_BLOCK))
+
+
+def block_window(order: int, noise_var: float, block: int) -> int:
+    """Block phase estimates per smoothed estimate of an M-PSK payload (M <= 4): the block
+    variance of :func:`payload_block` over W blocks within (pi / (16 M))^2 (QPSK: 2.8
+    degrees; 3 blocks of 1024 at 0 dB, 1 from about 6 dB)."""
+    rho = 1.0 / max(noise_var, 1e-6)
+    terms = sum(math.comb(order, m) ** 2 * math.factorial(m) * rho ** -m
+                for m in range(1, order + 1))
+    var = terms / (2 * order ** 2 * block)
+    return max(1, math.ceil(var / (np.pi / (16 * order)) ** 2))
 
 
 def dense_pilot_window(order: int, noise_var: float) -> int:
@@ -214,6 +222,18 @@ def _pilot_phases(z: np.ndarray, at: np.ndarray, window: int) -> np.ndarray:
     return line + np.angle(mean)
 
 
+def _smooth_about_line(centres: np.ndarray, theta: np.ndarray, window: int) -> np.ndarray:
+    """Block phases -> a least-squares line through them plus a moving mean of ``window``
+    blocks of what the line leaves (the mean normalised where the window is cut at the
+    ends, so a ramp is not bent there)."""
+    x = centres - centres.sum() / len(centres)
+    line = theta.sum() / len(theta) + _ls_slope(centres, theta) * x
+    kernel = np.ones(min(int(window), len(theta)))
+    res = np.convolve(theta - line, kernel, "same") / np.convolve(np.ones(len(theta)),
+                                                                 kernel, "same")
+    return line + res
+
+
 def _power(x: np.ndarray, order: int) -> np.ndarray:
     """x ** order by repeated squaring when order is a power of two (numpy's complex power
     is a slow generic pow)."""
@@ -226,24 +246,15 @@ def _power(x: np.ndarray, order: int) -> np.ndarray:
 
 
 def _block_phases(blocks: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Residual phase of each block (rows of ``blocks``) of derotated M-PSK symbols, unwrapped
-    from 0. Up to QPSK, the M-th power estimate of Viterbi & Viterbi (1983): sum(r^M) has the
-    angle M * phase whatever the data. From 8-PSK on, decision-directed: the angle of
-    sum(r conj(s^)) over the nearest points s^, decided twice (again after turning each block
-    by its first estimate). The M-th power raises the noise M-fold in angle and breaks down
-    for 16-PSK well above the Es/N0 it is used at (12 dB, 2000-symbol segments, 2e-3
-    cycles/symbol of frequency offset: 61 % symbol errors against 27 % in theory;
-    decision-directed: 33 %)."""
+    """Residual phase of each block (rows of ``blocks``) of derotated BPSK or QPSK symbols,
+    unwrapped from 0: the M-th power estimate of Viterbi & Viterbi (1983), sum(r^M) has the
+    angle M * phase whatever the data. (Denser PSK is tracked on the link's pilots: the M-th
+    power raises the noise M-fold in angle, and a decision-directed estimate, used here
+    before the pilots, has no gain at low Es/N0 where the decisions are nearly random: at
+    0 dB 16-PSK lost 12 points of accuracy to it.)"""
     order = len(points)
-    if order < DD_MIN_ORDER:
-        sums = _power(blocks, order).sum(axis=1)
-        return _unwrap_from_zero(np.angle(sums * np.conj(complex(points[0]) ** order))) / order
-    theta = np.zeros(len(blocks))
-    for _ in range(2):
-        turned = blocks * _rotator(theta)[:, None]
-        decided = points[np.argmax((turned[..., None] * points.conj()).real, axis=-1)]
-        theta = _unwrap_from_zero(np.angle((blocks * decided.conj()).sum(axis=1)))
-    return theta
+    sums = _power(blocks, order).sum(axis=1)
+    return _unwrap_from_zero(np.angle(sums * np.conj(complex(points[0]) ** order))) / order
 
 
 def _rotator(angle: np.ndarray) -> np.ndarray:
@@ -304,7 +315,7 @@ class SegmentSync:
 
     def _track(self, y: np.ndarray, points: np.ndarray, phase: float, freq: float,
                amp: float, block: int, eq: Equaliser | None = None,
-               scrambled: bool = False) -> tuple[np.ndarray, float, float]:
+               scrambled: bool = False, smooth: int = 1) -> tuple[np.ndarray, float, float]:
         """Derotate ``y`` by the carried phase and frequency, then remove the residual phase
         block by block (:func:`_block_phases`). The block estimates are unwrapped from 0 (the
         carried phase is right at the start), drawn as a line between block centres, and a
@@ -326,6 +337,8 @@ class SegmentSync:
         theta = _block_phases(padded.reshape(nb, step), points)
         centres = np.arange(nb) * step + (step - 1) / 2.0
         centres[-1] = ((nb - 1) * step + total - 1) / 2.0     # the last block may be short
+        if smooth > 1 and nb >= 3:
+            theta = _smooth_about_line(centres, theta, smooth)
         out = r * _rotator(np.interp(n, centres, theta))
         slope = _ls_slope(centres, theta) if nb >= 3 else 0.0
         theta_next = theta[-1] + slope * (total - centres[-1])
@@ -432,9 +445,10 @@ class SegmentSync:
             tail, silence = pilots[-TAIL_PILOTS:], SILENCE_PILOTS
         else:
             points = self.points(h.bits_per_symbol)
-            data, _, _ = self._track(y, points, state.phase, state.freq, state.amp,
-                                     payload_block(len(points), state.noise_var),
-                                     state.equaliser, scrambled=True)
+            block = payload_block(len(points), state.noise_var)
+            data, _, _ = self._track(y, points, state.phase, state.freq, state.amp, block,
+                                     state.equaliser, scrambled=True,
+                                     smooth=block_window(len(points), state.noise_var, block))
             tail, silence = data[-TAIL_CHECK:], SILENCE
         if float(np.mean(np.abs(tail) ** 2)) < state.noise_var + silence:
             raise HeaderError("truncated", f"no signal at the end of the {h.n_symbols} "
