@@ -161,6 +161,33 @@ def test_loopback_matches_the_torch_link():
     assert abs(loop["soft"] - torch_acc) <= 0.01, (loop, torch_acc)
 
 
+def test_16_psk_loopback_at_0_db_is_within_the_torch_links_noise_draws():
+    """PhyDNN's 16-PSK head at 0 dB: the payload rides the link's pilots, so the loopback
+    lies within the torch link's noise draws on the same images, with a point to spare
+    (decision-directed tracking lost 12 points here)."""
+    from phydnn.bench.latency import loopback_accuracy
+    from phydnn.bench.separation import beyond_draws
+    from phydnn.data import load_dataset
+    from phydnn.link.simulate import simulate_link
+
+    model = str(ROOT / "models" / "fmnist_resnet20_phydnn_stage2kdctx_m16")
+    test = load_dataset("fashion-mnist", "test").subset(1000)
+    loop = loopback_accuracy(model, [0.0], 1000, ("soft",))["0.0"]
+    draws = [simulate_link(model, test, 0.0, seed=seed) for seed in range(3)]
+    row = {"loopback": {"0.0": loop["soft"]}, "torch_same_images_draws": {"0.0": draws}}
+    assert loop["delivery"] == 100.0
+    assert beyond_draws(row, margin=0.015) == {}, (loop, draws)
+
+
+def test_beyond_draws_names_the_points_outside_the_torch_draws():
+    from phydnn.bench.separation import beyond_draws
+
+    row = {"loopback": {"0.0": 0.55, "2.0": 0.91, "4.0": 0.95},
+           "torch_same_images_draws": {"0.0": [0.59, 0.61], "2.0": [0.90, 0.92],
+                                       "4.0": [0.92, 0.93]}}
+    assert beyond_draws(row) == {"0.0": -0.03, "4.0": 0.01}
+
+
 def test_eval_compare_draws_the_codecs_and_their_crossing(tmp_path):
     import json
 

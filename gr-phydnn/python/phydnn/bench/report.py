@@ -146,6 +146,16 @@ def jvs_tables(res: dict[str, Any]) -> list[str]:
                          entry["loopback_minus_torch_max"].items() if v is not None)
         if gaps:
             lines.append(f"- largest |loopback - torch| on the same images (points): {gaps}")
+        beyond = entry.get("loopback_beyond_draws", {})
+        if any(beyond.values()):
+            lines.append("- loopback more than 1 point outside the torch path's noise draws on "
+                         "the same images: " + "; ".join(
+                             f"{n} at " + ", ".join(f"{float(k):g} dB ({v * 100:+.2f})"
+                                                    for k, v in b.items())
+                             for n, b in beyond.items() if b))
+        elif beyond:
+            lines.append("- the loopback lies within 1 point of the torch path's noise draws "
+                         "on the same images at every Es/N0")
         lines.append("")
     return lines
 

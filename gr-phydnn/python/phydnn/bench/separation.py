@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-__all__ = ["crossing_point", "group_by_budget", "joint_vs_separate"]
+__all__ = ["beyond_draws", "crossing_point", "group_by_budget", "joint_vs_separate"]
 
 CODEC_NAMES = {"phydnn": "PhyDNN", "dtjscc": "DT-JSCC", "separation": "separation"}
 
@@ -83,6 +83,22 @@ def _bracket(cross: dict[str, Any], snrs: list[float]) -> list[float]:
     return [below, min(s for s in grid if s > below)]
 
 
+def beyond_draws(row: dict[str, Any], margin: float = 0.01) -> dict[str, float]:
+    """Es/N0 points where the loopback lies more than ``margin`` outside the range of the
+    torch path's noise draws on the same images, and by how much (negative: below). Where a
+    curve is steep (separate coding's cliff) one draw's spread is several points, so the
+    loopback is judged against the draws, not against one of them."""
+    out = {}
+    for k, loop in row.get("loopback", {}).items():
+        draws = row.get("torch_same_images_draws", {}).get(k)
+        if not draws:
+            continue
+        low, high = min(draws) - margin, max(draws) + margin
+        if not low <= loop <= high:
+            out[k] = round(loop - (low if loop < low else high), 4)
+    return out
+
+
 def crossing_point(joint: dict[str, float], separate: dict[str, float]) -> dict[str, Any]:
     """Where separate coding overtakes joint coding as Es/N0 rises: the first grid interval
     in which joint - separate changes from > 0 to <= 0, interpolated linearly. ``below``:
@@ -130,6 +146,8 @@ def joint_vs_separate(budgets: dict[int, dict[str, str]], snrs: list[float],
             if loopback_images and loopback_snrs:
                 loop = loopback_accuracy(model, loopback_snrs, loopback_images, ("soft",))
                 row["torch_same_images"] = _torch_curve(model, loopback_snrs, loopback_images)
+                row["torch_same_images_draws"] = _spread({name: row}, [name], loopback_snrs,
+                                                         loopback_images, draws)[name]
                 row["loopback"] = {k: v["soft"] for k, v in loop.items()}
                 row["delivery"] = {k: v["delivery"] for k, v in loop.items()}
             rows[name] = row
@@ -146,5 +164,7 @@ def joint_vs_separate(budgets: dict[int, dict[str, str]], snrs: list[float],
         gaps = {name: max((abs(r["loopback"][k] - r["torch_same_images"][k])
                            for k in r["loopback"]), default=None) for name, r in rows.items()}
         out["budgets"][str(budget)] = {"codecs": rows, "crossings": crossings,
-                                       "loopback_minus_torch_max": gaps}
+                                       "loopback_minus_torch_max": gaps,
+                                       "loopback_beyond_draws": {
+                                           name: beyond_draws(r) for name, r in rows.items()}}
     return out
