@@ -14,7 +14,11 @@ Paper 003 (Sec. IV, "DT-JSCC") describes the CIFAR-10 encoder as 4 convolutional
 residual blocks with 512 latent feature maps and a quantiser. Scaled to 28 x 28 grayscale
 here: widths 16/32/64 and C = 256 latent maps of 3 x 3 (three 2x poolings: 28 -> 14 -> 7 -> 3),
 K = 16 codewords on 16-PSK, so 256 symbols (128 bytes) per image. The index k goes on point k
-(the codebook learns its own geometry on the constellation, as in DT-JSCC).
+(the codebook learns its own geometry on the constellation, as in DT-JSCC). For many more maps
+(784, the default PhyDNN's channel uses) the residual blocks around the latent stay ``mix``
+channels wide, with a 1 x 1 convolution to the C maps on the device and back on the server:
+784-wide blocks would hold 45 MB of weights for the same role (our scaling, not Xie et al.'s;
+``mix`` = 0 keeps them C wide, as at 256 and 196 maps).
 
 Training (:mod:`phydnn.training.codec_train`): straight-through Gumbel-softmax over the
 codewords (scores: negative squared distances), 16-PSK, AWGN at a per-image Es/N0 drawn
