@@ -154,52 +154,48 @@ def test_sync_recovers_phase_and_frequency_at_theoretical_ser(order, snr):
     assert errors / total <= 1.25 * theory + 3 * math.sqrt(theory / total) + 1e-4
 
 
-def test_dense_psk_is_tracked_on_the_links_pilots_at_0_db():
-    """16-PSK at 0 dB in 12 544-symbol segments with up to 2e-3 cycles/symbol of frequency
-    offset: the decisions carry almost no phase there, so the link's pilots (one per 32
-    data symbols) are what keeps every segment's SER within 5 binomial sigma of theory
-    (the points' half-spacing is 11 degrees: the header's frequency error alone turns such a
-    segment past it)."""
-    from phydnn.link.sync import dense_pilot_window
-
-    assert dense_pilot_window(16, 1.0) >= 200 and dense_pilot_window(16, 0.01) == 15
-    rng = np.random.default_rng(5)
-    pts = psk_points(16).astype(np.complex64)
+def _segment_sers_at_0_db(order: int, segments: int, seed: int):
+    """(header, SER) of each 12 544-symbol segment of random M-PSK after the segment sync, at
+    0 dB with a random phase and up to 2e-3 cycles/symbol of frequency offset."""
+    rng = np.random.default_rng(seed)
+    pts = psk_points(order).astype(np.complex64)
     sync = SegmentSync(pts)
-    theory = float(psk_ser_theory(16, 0.0))
-    for h, part in segment_batch(rng.integers(0, 16, 12544 * 12), 0, 12, "0123abcd", 4,
-                                 12544):
-        assert h.pilot_spacing == 32
+    for h, part in segment_batch(rng.integers(0, order, 12544 * segments), 0, segments,
+                                 "0123abcd", int(math.log2(order)), 12544):
         fr = frame_symbols(h, part, pts)
         n = np.arange(len(fr))
         y = _awgn(fr * np.exp(1j * (rng.uniform(0, 6.3) + 2 * np.pi * rng.uniform(-2e-3, 2e-3)
                                     * n)), 0.0, rng)
         r = sync.process(y[len(RAMP):].astype(np.complex64))
         assert len(r.payload) == len(part)
-        ser = np.mean(np.argmin(np.abs(r.payload[:, None] - pts[None]), 1) != part)
-        assert ser <= theory + 5 * math.sqrt(theory * (1 - theory) / len(part))
+        yield h, float(np.mean(np.argmin(np.abs(r.payload[:, None] - pts[None]), 1) != part))
+
+
+def test_dense_psk_is_tracked_on_the_links_pilots_at_0_db():
+    """16-PSK at 0 dB in 12 544-symbol segments: the decisions carry almost no phase there,
+    so the link's pilots (one per 32 data symbols) are what keeps every segment's SER within
+    5 binomial sigma of theory (the points' half-spacing is 11 degrees: the header's
+    frequency error alone turns such a segment past it)."""
+    from phydnn.link.sync import dense_pilot_window
+
+    assert dense_pilot_window(16, 1.0) >= 200 and dense_pilot_window(16, 0.01) == 15
+    theory = float(psk_ser_theory(16, 0.0))
+    for h, ser in _segment_sers_at_0_db(16, 12, seed=5):
+        assert h.pilot_spacing == 32
+        assert ser <= theory + 5 * math.sqrt(theory * (1 - theory) / 12544)
 
 
 def test_payload_tracking_holds_qpsk_at_0_db_without_slips():
-    """Long segments at 0 dB with 2e-3 cycles/symbol of frequency offset: the block phase
-    estimates grow with the noise (payload_block) so no segment slips by a quarter turn: every
-    segment's SER within 5 binomial sigma of theory (a slip makes it 50 % or more)."""
+    """Long segments at 0 dB: the block phase estimates grow with the noise (payload_block)
+    so no segment slips by a quarter turn: every segment's SER within 5 binomial sigma of
+    theory (a slip makes it 50 % or more)."""
     from phydnn.link.sync import payload_block
 
     assert payload_block(4, 1.0) >= 760 and payload_block(4, 0.1) == 256
-    rng = np.random.default_rng(3)
-    pts = psk_points(4).astype(np.complex64)
-    sync = SegmentSync(pts)
     theory = float(psk_ser_theory(4, 0.0))
-    for h, part in segment_batch(rng.integers(0, 4, 12544 * 24), 0, 24, "0123abcd", 2,
-                                 12544):
-        fr = frame_symbols(h, part, pts)
-        n = np.arange(len(fr))
-        y = _awgn(fr * np.exp(1j * (rng.uniform(0, 6.3) + 2 * np.pi * rng.uniform(-2e-3, 2e-3)
-                                    * n)), 0.0, rng)
-        r = sync.process(y[len(RAMP):].astype(np.complex64))
-        ser = np.mean(np.argmin(np.abs(r.payload[:, None] - pts[None]), 1) != part)
-        assert ser <= theory + 5 * math.sqrt(theory / len(part))
+    for h, ser in _segment_sers_at_0_db(4, 24, seed=3):
+        assert h.pilot_spacing == 0
+        assert ser <= theory + 5 * math.sqrt(theory / 12544)
 
 
 @pytest.mark.parametrize("snr", [0.0, 4.0, 12.0, 20.0])
