@@ -165,6 +165,15 @@ def squared_tone(r: np.ndarray, span: float) -> float:
     return float((f2 - 1.0 if f2 >= 0.5 else f2) / 2)
 
 
+def _mth_power_variance(order: int, noise_var: float, symbols: int) -> float:
+    """Variance (rad^2) of the M-th power phase estimate over ``symbols`` M-PSK symbols
+    (Moeneclaey and de Jonghe, see :func:`payload_block`)."""
+    rho = 1.0 / max(noise_var, 1e-6)
+    terms = sum(math.comb(order, m) ** 2 * math.factorial(m) * rho ** -m
+                for m in range(1, order + 1))
+    return terms / (2 * order ** 2 * symbols)
+
+
 def payload_block(order: int, noise_var: float, target_var: float = 0.0) -> int:
     """Symbols per block phase estimate of an M-PSK payload (M-th power, M <= 4) at the
     header's noise estimate: the estimate's variance (Moeneclaey and de Jonghe, IEEE Trans.
@@ -177,10 +186,7 @@ def payload_block(order: int, noise_var: float, target_var: float = 0.0) -> int:
     blocks slipped in one 7168-symbol segment in five), at 10 dB 9. The block is a power of
     two from :data:`BLOCK` to :data:`MAX_BLOCK`. (Denser PSK is tracked on the link's
     pilots: :func:`dense_pilot_window`.)"""
-    rho = 1.0 / max(noise_var, 1e-6)
-    terms = sum(math.comb(order, m) ** 2 * math.factorial(m) * rho ** -m
-                for m in range(1, order + 1))
-    need = terms / (2 * order ** 2 * (target_var or (np.pi / order) ** 2 / 72))
+    need = _mth_power_variance(order, noise_var, 1) / (target_var or (np.pi / order) ** 2 / 72)
     return int(min(max(BLOCK, 1 << int(np.ceil(np.log2(max(need, 1))))), MAX_BLOCK))
 
 
@@ -188,10 +194,7 @@ def block_window(order: int, noise_var: float, block: int) -> int:
     """Block phase estimates per smoothed estimate of an M-PSK payload (M <= 4): the block
     variance of :func:`payload_block` over W blocks within (pi / (16 M))^2 (QPSK: 2.8
     degrees; 3 blocks of 1024 at 0 dB, 1 from about 6 dB)."""
-    rho = 1.0 / max(noise_var, 1e-6)
-    terms = sum(math.comb(order, m) ** 2 * math.factorial(m) * rho ** -m
-                for m in range(1, order + 1))
-    var = terms / (2 * order ** 2 * block)
+    var = _mth_power_variance(order, noise_var, block)
     return max(1, math.ceil(var / (np.pi / (16 * order)) ** 2))
 
 
