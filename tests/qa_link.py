@@ -268,6 +268,38 @@ def test_fading_channel_keeps_the_mean_power():
     assert np.mean(power) == pytest.approx(1.0, rel=0.15) and np.std(power) > 0.3
 
 
+@pytest.mark.parametrize("fading,k", [("rayleigh", 0.0), ("rician", 4.0)])
+def test_block_fading_holds_one_gain_per_burst_with_unit_mean_power(fading, k):
+    """The channel simulator's block fading (burst_eraser): every sample of a tagged burst
+    scaled by one gain, a new one each burst, E|h|^2 = 1 over 600 bursts (4 sigma), and the
+    spread of |h|^2 that of Rayleigh (variance 1) or Rician K = 4 (variance (2K+1)/(K+1)^2 =
+    0.36)."""
+    import pmt
+    from gnuradio import blocks, gr
+
+    from phydnn.blocks import burst_eraser
+
+    bursts, length = 600, 50
+    tags = []
+    for b in range(bursts):
+        tags += [gr.tag_utils.python_to_tag((b * length, pmt.intern("tx_sob"), pmt.PMT_T)),
+                 gr.tag_utils.python_to_tag((b * length + length - 1, pmt.intern("tx_eob"),
+                                             pmt.PMT_T))]
+    tb = gr.top_block()
+    sink = blocks.vector_sink_c()
+    fader = burst_eraser(0.0, 7, fading, k)     # a Python block: kept referenced while it runs
+    tb.connect(blocks.vector_source_c([1 + 0j] * (bursts * length), False, 1, tags), fader,
+               sink)
+    tb.run()
+    h = np.asarray(sink.data()).reshape(bursts, length)
+    assert np.allclose(h, h[:, :1], atol=1e-6)                 # one gain per burst
+    power = np.abs(h[:, 0]) ** 2
+    var = (2 * k + 1) / (k + 1) ** 2
+    assert abs(power.mean() - 1.0) <= 4 * np.sqrt(var / bursts)
+    assert power.var() == pytest.approx(var, rel=0.3)
+    assert len(np.unique(np.round(h[:, 0], 6))) == bursts
+
+
 def test_framer_tags_every_burst_for_uhd():
     from gnuradio import blocks, gr
 

@@ -145,9 +145,10 @@ def joint_vs_separate(budgets: dict[int, dict[str, str]], snrs: list[float],
                                    "loopback": {}, "torch_same_images": {}, "delivery": {}}
             if loopback_images and loopback_snrs:
                 loop = loopback_accuracy(model, loopback_snrs, loopback_images, ("soft",))
-                row["torch_same_images"] = _torch_curve(model, loopback_snrs, loopback_images)
                 row["torch_same_images_draws"] = _spread({name: row}, [name], loopback_snrs,
                                                          loopback_images, draws)[name]
+                row["torch_same_images"] = {k: v[0] for k, v in   # draw 0: seed 0
+                                            row["torch_same_images_draws"].items()}
                 row["loopback"] = {k: v["soft"] for k, v in loop.items()}
                 row["delivery"] = {k: v["delivery"] for k, v in loop.items()}
             rows[name] = row

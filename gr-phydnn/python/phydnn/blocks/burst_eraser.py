@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 import pmt
+import torch
 from gnuradio import gr
 
 from phydnn.errors import ConfigError, check_choice
+from phydnn.phy.channel import fading_gains
 
 __all__ = ["BLOCK_FADING", "burst_eraser"]
 
@@ -40,6 +42,7 @@ class burst_eraser(gr.sync_block):  # noqa: N801
         check_choice("fading", fading, BLOCK_FADING)
         self.loss, self.fading, self.k = float(loss), fading, float(k_factor)
         self.rng = np.random.default_rng(int(seed))
+        self.gains = torch.Generator().manual_seed(int(seed))   # the torch channel's draw
         self.gain = 1.0 + 0j
         self.erasing = False
         self.bursts = self.erased = 0
@@ -67,13 +70,12 @@ class burst_eraser(gr.sync_block):  # noqa: N801
         return n
 
     def _draw(self) -> complex:
-        """The next burst's gain (E|h|^2 = 1)."""
+        """The next burst's gain (E|h|^2 = 1): :func:`phydnn.phy.channel.fading_gains`, the
+        draw of the torch path's block fading."""
         if self.fading == "none":
             return 1.0 + 0j
         k = self.k if self.fading == "rician" else 0.0
-        scatter = complex(*self.rng.standard_normal(2)) * np.sqrt(0.5 / (k + 1.0))
-        los = np.sqrt(k / (k + 1.0)) * np.exp(2j * np.pi * self.rng.random())
-        return complex(los + scatter)
+        return complex(fading_gains((1,), k, generator=self.gains)[0])
 
     def _zero(self, y: np.ndarray, start: int, stop: int) -> None:
         if stop <= start:

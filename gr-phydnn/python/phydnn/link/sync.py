@@ -216,10 +216,7 @@ def _pilot_phases(z: np.ndarray, at: np.ndarray, window: int) -> np.ndarray:
     the segment's ends; of what the line leaves, not."""
     short = _unwrap_from_zero(np.angle(np.convolve(
         z, np.ones(min(PILOT_WINDOW, len(z)), np.float32), "same")))
-    line = short
-    if len(z) >= 3:
-        x = at.astype(np.float64)
-        line = short.sum() / len(z) + _ls_slope(x, short) * (x - x.sum() / len(x))
+    line = _ls_line(at.astype(np.float64), short) if len(z) >= 3 else short
     turned = z * _rotator(line)
     mean = np.convolve(turned, np.ones(min(int(window), len(z)), np.float32), "same")
     return line + np.angle(mean)
@@ -229,8 +226,7 @@ def _smooth_about_line(centres: np.ndarray, theta: np.ndarray, window: int) -> n
     """Block phases -> a least-squares line through them plus a moving mean of ``window``
     blocks of what the line leaves (the mean normalised where the window is cut at the
     ends, so a ramp is not bent there)."""
-    x = centres - centres.sum() / len(centres)
-    line = theta.sum() / len(theta) + _ls_slope(centres, theta) * x
+    line = _ls_line(centres, theta)
     kernel = np.ones(min(int(window), len(theta)))
     res = np.convolve(theta - line, kernel, "same") / np.convolve(np.ones(len(theta)),
                                                                  kernel, "same")
@@ -293,6 +289,11 @@ def _ls_slope(x: np.ndarray, y: np.ndarray) -> float:
     numpy's per-call overhead is most of the cost)."""
     dx = x - x.sum() / len(x)
     return float(dx @ (y - y.sum() / len(y)) / (dx @ dx))
+
+
+def _ls_line(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The least-squares line through (x, y), at x."""
+    return y.sum() / len(y) + _ls_slope(x, y) * (x - x.sum() / len(x))
 
 
 class SegmentSync:
