@@ -5,7 +5,12 @@ source with the same layout: u8 pixels N*C*H*W, metadata batch_id, n_images, ima
 port ``symbols`` emits one PDU per batch: the codec's values N*L (u8 point indices or bits,
 f32 analog values) with the metadata of DESIGN.md (batch_id, n_images, M, fingerprint,
 bits_per_symbol) and the payload's header fields (codec_id, kind, pilot_spacing,
-codec_field, values_per_image), and ``last`` passed through. Each batch's arrival and
+codec_field, values_per_image), and ``last`` passed through. Port ``feedback`` takes the
+receiver's channel reports (:class:`~phydnn.blocks.tail_rx`'s ``feedback``: metadata
+``snr_db``); with ``feedback`` on, each report is told to the codec (its
+:meth:`~phydnn.codecs.Transmitter.adapt`), so that the next batch follows the channel as the
+receiver measured it (VL-VFE's SNR feedback, paper 000 App. C). ``channel_snr_db`` tells the
+codec the channel once, at the start (a genie, or an operator's setting). Each batch's arrival and
 compute time go to :data:`phydnn.link.timeline.TIMELINE` for the latency report. The codec
 work is :class:`phydnn.link.TxHead` (the bundle's transmitter); this block only moves data.
 """
@@ -30,13 +35,19 @@ class head_tx(gr.basic_block):  # noqa: N801 - GNU Radio block naming
     """Run the transmitter side of the codec bundle ``model`` on image batches."""
 
     def __init__(self, model: str = "models/fmnist_resnet20_phydnn_kd14ctx_m4",
-                 threads: int = 0, channel_snr_db: float = math.nan) -> None:
+                 threads: int = 0, channel_snr_db: float = math.nan,
+                 feedback: bool = False) -> None:
         gr.basic_block.__init__(self, name="phydnn_head_tx", in_sig=None, out_sig=None)
         self.head = TxHead(model, threads)
         self.set_channel_snr_db(channel_snr_db)
+        self.feedback = bool(feedback)
         self.message_port_register_in(pmt.intern("images"))
+        self.message_port_register_in(pmt.intern("feedback"))
         self.message_port_register_out(pmt.intern("symbols"))
         self.set_msg_handler(pmt.intern("images"), self._handle)
+        self.set_msg_handler(pmt.intern("feedback"), self._handle_feedback)
+        self.reports = 0
+        self.told_snr_db = float(channel_snr_db)
         self.batches = self.images = 0
         self.compute_s = 0.0
 
@@ -45,6 +56,18 @@ class head_tx(gr.basic_block):  # noqa: N801 - GNU Radio block naming
         follows the channel (the separation baseline's code rate) adapt to it."""
         if math.isfinite(float(snr_db)):
             self.head.side.adapt(float(snr_db))
+
+    def _handle_feedback(self, msg: pmt.pmt_t) -> None:
+        if not self.feedback:
+            return
+        try:
+            snr = float(split_pdu(msg)[0].get("snr_db", math.nan))
+        except (ValueError, TypeError):
+            snr = math.nan
+        if math.isfinite(snr):
+            self.reports += 1
+            self.told_snr_db = snr
+            self.head.side.adapt(snr)
 
     def _handle(self, msg: pmt.pmt_t) -> None:
         meta, data = split_pdu(msg)

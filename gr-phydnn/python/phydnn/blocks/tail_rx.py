@@ -6,7 +6,11 @@ is flagged partial), demapped by payload kind and decoded by the receiver side o
 bundle ``model`` (phydnn.link.RxTail; for PhyDNN: hard or soft demodulation, codebook
 lookup, tail). Port ``predictions`` emits one PDU per batch: metadata
 batch_id, n_images, labels (predicted, s32), partial (s32 per image), snr_db,
-segments_missing; data = class probabilities, f32 N*classes.
+segments_missing; data = class probabilities, f32 N*classes. Port ``feedback`` emits, per
+batch, the channel as this receiver measured it (metadata batch_id, snr_db: Es/N0 from the
+noise variance of each segment's known header symbols, its pilots; no data), for a
+transmitter that adapts to the channel (:class:`~phydnn.blocks.head_tx`'s ``feedback``
+port; in the loopback over a ZMQ PUB/SUB pair on 127.0.0.1, the return path of a real link).
 
 Counters (methods, for GRC function probes and the summary): batches, images, segments ok /
 lost / rejected by reason (the deframer's: CRC, truncated, bits per symbol, ...; and this
@@ -94,6 +98,7 @@ class tail_rx(gr.basic_block):  # noqa: N801
         self.message_port_register_in(pmt.intern("segments"))
         self.message_port_register_out(pmt.intern("predictions"))
         self.message_port_register_out(pmt.intern("status"))
+        self.message_port_register_out(pmt.intern("feedback"))
         self.set_msg_handler(pmt.intern("segments"), self._handle)
         self.lock = threading.Lock()
         self.done = threading.Event()
@@ -223,6 +228,10 @@ class tail_rx(gr.basic_block):  # noqa: N801
             self.partial_labelled += int(pred.partial.sum())
         self.message_port_pub(pmt.intern("predictions"),
                               make_pdu(meta, pred.probabilities.reshape(-1)))
+        if np.isfinite(batch.snr_db):
+            self.message_port_pub(pmt.intern("feedback"), make_pdu(
+                {"batch_id": batch.batch_id, "snr_db": float(batch.snr_db)},
+                np.zeros(0, np.float32)))
         TIMELINE.mark(batch.batch_id, "done", time.time())
         if self.expected and self.images >= self.expected:
             self._finish()

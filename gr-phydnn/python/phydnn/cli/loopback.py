@@ -23,6 +23,7 @@ from phydnn.programs import (  # noqa: F401 - the loopback's helpers, used from 
 )
 
 DEFAULT_MODEL = ROOT / "models" / "fmnist_resnet20_phydnn_kd14ctx_m4"
+FEEDBACK = ("genie", "pilots", "fixed")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -63,6 +64,11 @@ def add_link_options(p: argparse.ArgumentParser) -> None:
                         "numbers (e.g. 1,0,0.5j; default: 1); not with --profile")
     p.add_argument("--doppler", type=float, default=1e-4,
                    help="fading Doppler fD*Ts, per sample (default: 1e-4)")
+    p.add_argument("--feedback", default="genie",
+                   help="what the transmitter is told of the channel: genie (the simulator's "
+                        "Es/N0), pilots (the receiver's measurement from each segment's known "
+                        "symbols, fed back over a ZMQ return path on 127.0.0.1), fixed (never "
+                        "told: the codec's default) (default: genie)")
     p.add_argument("--samp-rate", type=float, default=20e6, help="sample rate for the airtime")
     p.add_argument("--timeout", type=float, default=600.0,
                    help="seconds before giving up (not with --gui)")
@@ -71,6 +77,7 @@ def add_link_options(p: argparse.ArgumentParser) -> None:
 def link_arguments(args: argparse.Namespace) -> list[str]:
     check_positive("images", args.images, integer=True)
     check_choice("receiver", args.receiver, ("soft", "hard"))
+    check_choice("feedback", args.feedback, FEEDBACK)
     if not 0.0 <= args.timing_offset < 1.0:
         raise ConfigError(f"--timing-offset {args.timing_offset} is not allowed; it must be "
                           f"a fraction of a sample in [0, 1)")
@@ -98,7 +105,18 @@ def link_arguments(args: argparse.Namespace) -> list[str]:
             "--clock-ppm", str(args.clock_ppm), "--timing-offset", str(args.timing_offset),
             "--receiver", args.receiver, "--samp-rate", str(args.samp_rate),
             "--segment-loss", str(args.segment_loss), "--profile", args.profile,
-            "--fading", args.fading, "--doppler", str(args.doppler), "--taps", args.taps]
+            "--fading", args.fading, "--doppler", str(args.doppler), "--taps", args.taps,
+            "--feedback", args.feedback, "--feedback-address", free_address()]
+
+
+def free_address() -> str:
+    """A ZMQ address on 127.0.0.1 at a port free now (the feedback return path: two
+    loopbacks at once must not share one)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
 
 
 def parse_taps(text: str) -> list[complex]:
@@ -138,16 +156,20 @@ def check_image_shape(dataset: str, card: dict, model: str) -> None:
                           f"{model} takes {tuple(card['input_shape'])} ({card['dataset']})")
 
 
-def torch_reference(model: str, images: int, snr: float, receiver: str) -> float:
+def torch_reference(model: str, images: int, snr: float, receiver: str,
+                    told: bool = True) -> float:
     """Accuracy of the simulation path (no GNU Radio; the codec's two sides around the same
     payload mapping over AWGN, :func:`phydnn.link.simulate.simulate_link`) on the first
-    ``images`` test images."""
+    ``images`` test images; the transmitter is told the Es/N0 unless ``told`` is False."""
     from phydnn.checkpoint import load_card
     from phydnn.data import load_dataset
-    from phydnn.link.simulate import simulate_link
+    from phydnn.link.endpoints import RxTail, TxHead
+    from phydnn.link.simulate import simulate_link, simulate_sides
 
     test = load_dataset(load_card(model)["dataset"], "test").subset(images)
-    return simulate_link(model, test, snr, receiver)
+    if told:
+        return simulate_link(model, test, snr, receiver)
+    return simulate_sides(TxHead(model).side, RxTail(model, receiver).side, test, snr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -156,7 +178,8 @@ def run(args: argparse.Namespace) -> int:
     timeout = None if args.gui else args.timeout     # a window waits for its user
     summary = parse_summary(run_flowgraph(script, argv, timeout, args.gui))
     if args.compare:
-        ref = torch_reference(args.model, args.images, args.snr, args.receiver)
+        ref = torch_reference(args.model, args.images, args.snr, args.receiver,
+                              args.feedback != "fixed")
         gap = summary.get("accuracy", float("nan")) - ref * 100
         print(f"torch simulation path, same {args.images} images at {args.snr:g} dB "
               f"({args.receiver}): {ref * 100:.2f} %; GNU Radio loopback - torch = "

@@ -16,13 +16,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     d = CodecTrainConfig()
     p = sub.add_parser("train-codec", help="train an end-to-end codec from scratch",
                        description=__doc__)
-    p.add_argument("--codec", default=d.codec, help="dtjscc or deepjscc (default: %(default)s)")
+    p.add_argument("--codec", default=d.codec, help="dtjscc, deepjscc or vfe (default: %(default)s)")
     p.add_argument("--dataset", default=d.dataset)
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr, help="peak one-cycle learning rate")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--beta", type=float, default=d.beta, help="weight of the regulariser")
+    p.add_argument("--beta-warmup", type=int, default=d.beta_warmup,
+                   help="epochs of a linear ramp of beta from 0 (default: %(default)s)")
     p.add_argument("--tau", type=float, default=d.tau, help="Gumbel-softmax temperature")
     p.add_argument("--snr-low", type=float, default=d.snr_low, help="training Es/N0 range (dB)")
     p.add_argument("--snr-high", type=float, default=d.snr_high)
@@ -61,6 +63,6 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps({k: card[k] for k in ("codec", "dataset", "bytes_per_image", "tx_params",
                                            "tx_macs", "validation", "training_time_s")},
                      indent=2))
-    at = card["accuracy_vs_snr"]["12.0"]
-    print(f"test accuracy at 12 dB: {at}")
+    for snr, at in card["accuracy_vs_snr"].items():
+        print(f"test accuracy at {float(snr):g} dB: {at}")
     return 0

@@ -75,6 +75,7 @@ class EndToEndCodec(Codec):
     receivers: ClassVar[tuple[str, ...]] = ("soft",)
     default_receiver: ClassVar[str] = "soft"
     trainer: ClassVar[str] = "phydnn train-codec"      # the command that makes its bundles
+    card_snrs: ClassVar[tuple[float, ...] | None] = None   # the card's Es/N0s (None: 0..20)
 
     @classmethod
     def build(cls, arch: dict[str, Any], in_channels: int, num_classes: int,
@@ -84,6 +85,19 @@ class EndToEndCodec(Codec):
     @classmethod
     def default_arch(cls) -> dict[str, Any]:
         raise NotImplementedError
+
+    @classmethod
+    def optimiser_groups(cls, net: nn.Module, lr: float,
+                         arch: dict[str, Any]) -> list[dict[str, Any]]:
+        """The optimiser's parameter groups (default: one, at ``lr``)."""
+        return [{"params": list(net.parameters()), "lr": lr}]
+
+    @classmethod
+    def admissible(cls, net: nn.Module, snr_db: float) -> bool:
+        """Whether this epoch's network may be the one saved (default: any); admissible
+        epochs win over the others, then the best validation accuracy."""
+        check = getattr(net, "admissible", None)
+        return True if check is None else bool(check(snr_db))
 
     @classmethod
     def fingerprint(cls, net: nn.Module) -> str:

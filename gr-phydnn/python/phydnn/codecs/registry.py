@@ -21,7 +21,7 @@ __all__ = ["codec_by_id", "codec_names", "get_codec", "load_plugins", "register_
 
 _CODECS: dict[str, type] = {}
 _BUILTIN = ("phydnn.codecs.phydnn", "phydnn.codecs.dtjscc", "phydnn.codecs.deepjscc",
-            "phydnn.codecs.separation")
+            "phydnn.codecs.separation", "phydnn.codecs.vfe")
 _loaded = False
 
 

@@ -50,6 +50,7 @@ class CodecTrainConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     beta: float = 0.01
+    beta_warmup: int = 0               # epochs of a linear ramp of beta from 0 (0: none)
     tau: float = 1.0
     snr_low: float = 0.0
     snr_high: float = 20.0
@@ -76,8 +77,9 @@ class CodecTrainConfig:
         check_positive("lr", self.lr)
         check_positive("tau", self.tau)
         check_choice("weights_dtype", self.weights_dtype, ("float32", "float16", "bfloat16"))
-        for name in ("weight_decay", "beta", "threads"):
-            check_non_negative(name, getattr(self, name), integer=name == "threads")
+        for name in ("weight_decay", "beta", "threads", "beta_warmup"):
+            check_non_negative(name, getattr(self, name),
+                               integer=name in ("threads", "beta_warmup"))
         if not -10.0 <= self.snr_low <= self.snr_high <= 60.0:
             raise ConfigError(f"snr_low={self.snr_low}, snr_high={self.snr_high} are not "
                               f"allowed; they must satisfy -10 <= snr_low <= snr_high <= 60")
@@ -133,14 +135,14 @@ class _Run:
         self.train, self.val = carve_validation(full, cfg.val_images, cfg.seed)
         self.net = self.codec.build(cfg.arch, full.input_shape[0], full.num_classes,
                                     full.input_shape)
-        self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr,
-                                     weight_decay=cfg.weight_decay)
+        groups = self.codec.optimiser_groups(self.net, cfg.lr, cfg.arch)
+        self.opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.steps = num_batches(len(self.train), cfg.batch_size, drop_last=True)
         self.sched = torch.optim.lr_scheduler.OneCycleLR(
-            self.opt, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=self.steps,
-            pct_start=0.2)
+            self.opt, max_lr=[g["lr"] for g in groups], epochs=cfg.epochs,
+            steps_per_epoch=self.steps, pct_start=0.2)
         self.metrics = Path(str(cfg.out) + ".metrics.csv")
-        self.start, self.elapsed, self.best = 0, 0.0, (-1.0, 0)
+        self.start, self.elapsed, self.best = 0, 0.0, ((False, -1.0), 0)
         self.best_state = copy.deepcopy(self.net.state_dict())
 
     def noise_var(self, n: int, gen: torch.Generator) -> torch.Tensor:
@@ -153,6 +155,7 @@ class _Run:
         net.train()
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         sums = {"loss": 0.0, "ce": 0.0, "reg": 0.0, "err": 0.0, "acc": 0.0}
+        beta = cfg.beta * (min(1.0, epoch / cfg.beta_warmup) if cfg.beta_warmup else 1.0)
         seen = 0
         bar = progress(iterate_batches(self.train, cfg.batch_size, shuffle=True,
                                        augment=True, generator=gen, drop_last=True),
@@ -160,7 +163,7 @@ class _Run:
         for x, y in bar:
             out = net(x, self.noise_var(len(y), gen), cfg.tau)
             ce = F.cross_entropy(out["logits"], y)
-            loss = ce + cfg.beta * out["regulariser"]
+            loss = ce + beta * out["regulariser"]
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()
@@ -179,7 +182,8 @@ class _Run:
         state.update({f"best.{k}": v for k, v in self.best_state.items()})
         save_bundle(_resume_stem(self.cfg), state, {
             "kind": "resume", "epoch": epoch, "elapsed_s": self.elapsed,
-            "best_val": self.best[0], "best_epoch": self.best[1], "config": _config(self.cfg)})
+            "best_val": self.best[0][1], "best_ok": self.best[0][0],
+            "best_epoch": self.best[1], "config": _config(self.cfg)})
 
     def load_resume(self) -> None:
         state, card = load_bundle(_resume_stem(self.cfg))
@@ -189,7 +193,8 @@ class _Run:
         self.net.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
         self.best_state = {k[5:]: v for k, v in state.items() if k.startswith("best.")}
         self.start, self.elapsed = int(card["epoch"]), float(card["elapsed_s"])
-        self.best = (float(card["best_val"]), int(card["best_epoch"]))
+        self.best = ((bool(card.get("best_ok", True)), float(card["best_val"])),
+                     int(card["best_epoch"]))
         with warnings.catch_warnings():     # stepping the schedule to where it stopped
             warnings.simplefilter("ignore", UserWarning)
             for _ in range(self.start * self.steps):
@@ -211,16 +216,17 @@ class _Run:
                 raise ConfigError("training diverged (loss is not finite); lower --lr")
             val = codec_accuracy(self.net, self.val, cfg.val_snr, receiver)
             self.elapsed += time.perf_counter() - t0
-            if val > self.best[0]:
-                self.best = (val, epoch + 1)
+            key = (bool(self.codec.admissible(self.net, cfg.val_snr)), val)
+            if key > self.best[0]:
+                self.best = (key, epoch + 1)
                 self.best_state = copy.deepcopy(self.net.state_dict())
             with self.metrics.open("a", newline="") as f:
                 csv.writer(f).writerow([epoch + 1] + [f"{row[k]:.4f}" for k in
                                                       ("loss", "ce", "reg", "err", "acc")]
                                        + [f"{val:.4f}", f"{self.sched.get_last_lr()[0]:.5f}",
                                           f"{self.elapsed:.1f}"])
-            print(f"epoch {epoch + 1}: loss {row['loss']:.4f} (ce {row['ce']:.4f}), train "
-                  f"{row['acc']:.4f}, val@{cfg.val_snr:g}dB {val:.4f}, {self.elapsed:.0f} s",
+            print(f"epoch {epoch + 1}: loss {row['loss']:.4f} (ce {row['ce']:.4f}, reg "
+                  f"{row['reg']:.3f}, err {row['err']:.3f}), train {row['acc']:.4f}, val@{cfg.val_snr:g}dB {val:.4f}, {self.elapsed:.0f} s",
                   flush=True)
             self.save_resume(epoch + 1)
         return self.finish()
@@ -236,7 +242,8 @@ class _Run:
         net.eval()
         t0 = time.perf_counter()
         table = {f"{s:.1f}": {r: round(codec_accuracy(net, self.test, s, r), 4)
-                              for r in self.codec.receivers} for s in CARD_SNRS}
+                              for r in self.codec.receivers}
+                 for s in self.codec.card_snrs or CARD_SNRS}
         shape = tuple(self.test.input_shape)
         tx_macs, latent = count_macs(net.encoder, shape)
         card = {
@@ -250,7 +257,8 @@ class _Run:
             "accuracy_vs_snr": table, "eval_images": len(self.test), "eval_seed": 0,
             "eval_time_s": round(time.perf_counter() - t0, 1),
             "validation": {"images": len(self.val), "snr_db": cfg.val_snr,
-                           "best_accuracy": round(self.best[0], 4), "best_epoch": self.best[1]},
+                           "best_accuracy": round(self.best[0][1], 4), "best_epoch": self.best[1],
+                           "admissible": self.best[0][0]},
             "train_images": len(self.train), "epochs": cfg.epochs,
             "training_time_s": round(self.elapsed, 1), "weights_dtype": cfg.weights_dtype,
             **provenance(cfg.command or "phydnn train-codec", _config(cfg)),
