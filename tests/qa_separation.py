@@ -210,3 +210,62 @@ def test_eval_refuses_a_bundle_of_another_budget_in_one_group(tmp_path):
 
     with pytest.raises(ConfigError, match="symbols per image, not the budget's 196"):
         joint_vs_separate({196: {"separation": str(SHIPPED[784])}}, [12.0], 10, 0, [])
+
+
+def test_modes_without_crc_fit_a_budget_of_a_few_dozen_bits():
+    """15 QPSK symbols (30 coded bits, paper 000's 31 real channel uses) for 8 features: with
+    CRC-16 only b = 1 uncoded fits; without, every code whose codeword fits, by formula, and
+    a codeword is never erased."""
+    from phydnn.codecs.separation import _Coding, fit_modes
+    from phydnn.errors import ConfigError
+
+    with_crc = fit_modes(8, 15, ("cc12", "cc34", "uncoded"))
+    assert [(m.code, m.bits) for m in with_crc] == [("uncoded", 1)]
+    modes = fit_modes(8, 15, ("cc12", "cc34", "uncoded"), crc=0)
+    assert [(m.code, m.bits) for m in modes] == [("cc12", 1), ("cc34", 1), ("cc34", 2),
+                                                 ("uncoded", 1), ("uncoded", 2),
+                                                 ("uncoded", 3)]
+    assert next(m for m in modes if m.code == "cc12").coded == 2 * (8 + 6)
+    with pytest.raises(ConfigError, match="crc_bits=8 is not allowed"):
+        fit_modes(8, 15, ("cc12",), crc=8)
+    c = _Coding({"features": 8, "budget_symbols": 15, "modes": [asdict(m) for m in modes]})
+    q = np.random.default_rng(3).integers(0, 8, (5, 8))
+    field = [(m.code, m.bits) for m in modes].index(("cc34", 2))
+    sent = c.encode(q % 4, field)
+    llr = np.where(sent == 0, 6.0, -6.0).astype(np.float32)
+    llr[:, :4] = -llr[:, :4]                 # errors the decoder cannot see: nothing erased
+    back, erased = c.decode(llr, field)
+    assert not erased.any() and back.shape == (5, 8)
+
+
+def test_a_vfe_network_is_quantised_and_coded_as_paper_000s_baseline(tmp_path):
+    """train-separation on a static VFE-family network (beta = 0, 6 values): its values are
+    the features, the bundle loads as a codec, every image gets a result, and the noise-free
+    accuracy of the finest mode is near the float network's."""
+    from phydnn.codecs import load_receiver, load_transmitter
+    from phydnn.data import load_digits
+    from phydnn.link.simulate import simulate_sides
+    from phydnn.training.codec_train import CodecTrainConfig, train_codec
+    from phydnn.training.separation import SeparationConfig, train_separation
+
+    net = tmp_path / "q6"
+    train_codec(CodecTrainConfig(codec="vfe", dataset="digits", epochs=8, batch_size=64,
+                                 lr=3e-3, beta=0.0, val_images=300, val_snr=60.0,
+                                 snr_low=60.0, snr_high=60.0, threads=1,
+                                 arch={"dims": 6, "gamma0_milli": 0}, out=str(net)))
+    cards = train_separation(SeparationConfig(
+        bottleneck=str(net), budgets=(12,), codes=("cc12", "uncoded"), crc_bits=0, epochs=1,
+        batch_size=64, val_images=300, rate_images=300, rate_snrs=(5.0, 25.0), threads=1,
+        out=str(tmp_path / "quant")))
+    card = cards[0]
+    assert card["bottleneck"]["codec"] == "vfe" and card["features"] == 6
+    assert all(m["crc"] == 0 for m in card["modes"])
+    tx, rx = load_transmitter(tmp_path / "quant_s12"), load_receiver(tmp_path / "quant_s12")
+    test = load_digits("test")
+    float_acc = simulate_sides(load_transmitter(net), load_receiver(net), test, float("inf"))
+    finest = max(range(len(card["modes"])), key=lambda i: card["modes"][i]["bits"])
+    tx.mode = finest
+    clean = simulate_sides(tx, rx, test, float("inf"))
+    assert clean >= float_acc - 0.1, (clean, float_acc)
+    tx.adapt(5.0)
+    assert 0.1 < simulate_sides(tx, rx, test, 5.0) <= 1.0

@@ -4,8 +4,6 @@ beta, the two sides over the payload mapping, and refusals of codec fields."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch

@@ -153,6 +153,10 @@ def plot_all(res: dict[str, Any], out: Path) -> list[Path]:
     if res.get("joint_vs_separate"):
         figures["joint_vs_separate.png"] = lambda r, p: plot_joint_vs_separate(
             r["joint_vs_separate"], p, r["accuracy_vs_snr"]["unsplit"])
+    if res.get("vfe"):
+        from phydnn.bench.adaptive import plot_adaptive
+        figures["vfe_accuracy_and_dimensions.png"] = lambda r, p: plot_adaptive(
+            r["vfe"]["curves"], p, r["vfe"]["feedback"], r["vfe"]["reference"])
     paths = []
     for name, draw in figures.items():
         draw(res, out / name)

@@ -210,6 +210,11 @@ def write_report(res: dict[str, Any], out: Path) -> Path:
                      f"{c['tail_params'] if c['tail_params'] is not None else '-'} | "
                      f"{c['tail_macs'] if c['tail_macs'] is not None else '-'} |")
     lines += ["", *_table3(res), "", *jvs_tables(res), *_energy_table(res)]
+    if res.get("vfe"):
+        from phydnn.bench.adaptive import adaptive_tables
+        v = res["vfe"]
+        lines += ["", "## VFE / VL-VFE beside DeepJSCC of the same network (paper 000, torch "
+                  "path)", "", *adaptive_tables(v["curves"], v["feedback"], v["reference"])]
     lines += ["", *(f"![{Path(f).stem}]({Path(f).name})" for f in res["figures"]), ""]
     path = out / "report.md"
     path.write_text("\n".join(lines))

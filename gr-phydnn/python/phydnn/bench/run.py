@@ -67,6 +67,13 @@ class BenchConfig:
     jvs_snrs: tuple[float, ...] = tuple(float(s) for s in range(-10, 21, 2))
     jvs_loopback_snrs: tuple[float, ...] = tuple(float(s) for s in range(0, 21, 2))
     jvs_draws: int = 5               # noise draws of the torch link around each crossing
+    # VFE / VL-VFE (paper 000) beside DeepJSCC of the same network, if made
+    vfe_models: tuple[str, ...] = (str(MODELS / "fmnist_vfe"), str(MODELS / "fmnist_vlvfe"),
+                                   str(MODELS / "fmnist_vfe_deepjscc30"),
+                                   str(MODELS / "fmnist_vfe_quant_s15"),
+                                   str(MODELS / "fmnist_vfe_deepjscc36"))
+    vfe_reference: str = str(MODELS / "fmnist_vfe_nochannel")
+    vfe_snrs: tuple[float, ...] = (10.0, 15.0, 20.0, 25.0)
     out: str = "results/bench"
     latency_batches: int = 20
     interval_ms: float = 400.0
@@ -233,6 +240,24 @@ def _jvs(cfg: BenchConfig) -> dict[str, Any]:
                              list(cfg.jvs_loopback_snrs), cfg.jvs_draws)
 
 
+def _vfe(cfg: BenchConfig) -> dict[str, Any] | None:
+    """Paper 000's systems beside DeepJSCC (:mod:`phydnn.bench.adaptive`), torch path, 3
+    noise draws; None when none of the models is made."""
+    from phydnn.bench.adaptive import adaptive_curves, feedback_curves, noise_free_accuracy
+
+    present = {Path(p).name: p for p in cfg.vfe_models if bundle_paths(p)[1].exists()}
+    if not present:
+        return None
+    snrs = list(cfg.vfe_snrs)
+    variable = [p for p in present.values() if load_card(p)["arch"].get("variable")]
+    return {"curves": adaptive_curves(present, snrs, cfg.torch_images),
+            "feedback": feedback_curves(variable[0], snrs, cfg.torch_images)
+            if variable else None,
+            "reference": {Path(cfg.vfe_reference).name: noise_free_accuracy(
+                cfg.vfe_reference, cfg.torch_images)}
+            if bundle_paths(cfg.vfe_reference)[1].exists() else {}}
+
+
 def _energy(cfg: BenchConfig, baselines: list[dict[str, Any]],
             jvs: dict[str, Any]) -> list[dict[str, Any]]:
     """The device's energy per batch of 64 for every approach of the bench."""
@@ -283,7 +308,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     card = load_card(cfg.model)
     rate = cfg.wifi_rate or rate_for_snr(cfg.snr_db)
-    steps = _Steps(10)
+    steps = _Steps(11)
     latency = steps.run("latency on the loopback flowgraph (real-time air)", loopback_latency,
                         cfg.model, cfg.latency_batches, cfg.interval_ms, cfg.snr_db,
                         cfg.samp_rate)
@@ -300,6 +325,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                        [cfg.model, *cfg.table3], cfg.snr_db, cfg.table3_images)
     jvs = steps.run("joint vs separate coding at equal channel uses", _jvs, cfg)
     energy = steps.run("device energy per batch", _energy, cfg, baselines, jvs)
+    vfe = steps.run("VFE / VL-VFE beside DeepJSCC (paper 000)", _vfe, cfg)
     res = {
         "config": asdict(cfg), "model": cfg.model, "wifi_rate_mbps": rate,
         "phydnn_latency": {k: v for k, v in latency.items() if k != "rows"},
@@ -311,7 +337,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                             "dataset": torch_acc["dataset"], "torch_images": torch_acc["images"],
                             "loopback_images": cfg.loopback_images},
         "rate_table": rate_rows, "complexity": complexity, "table3": table3,
-        "joint_vs_separate": jvs, "energy": energy,
+        "joint_vs_separate": jvs, "energy": energy, "vfe": vfe,
         "machine": f"{torch.get_num_threads()} CPU threads", "step_seconds": steps.times,
     }
     res["targets"] = targets(res)

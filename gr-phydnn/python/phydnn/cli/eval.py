@@ -30,6 +30,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="with --compare: noise draws at the Es/N0 around each crossing point")
     from phydnn.phy.channel_spec import add_channel_arguments  # torch: only for this verb
     add_channel_arguments(p)
+    p.add_argument("--reference", default="",
+                   help="with a VFE model: a bundle whose accuracy with no channel is drawn "
+                        "beside (the uncompressed network)")
+    p.add_argument("--pilots", type=int, default=8,
+                   help="with a VL-VFE model: known symbols per batch of the 'pilots' "
+                        "feedback's noise estimate (default: %(default)s, paper 000 App. C)")
     p.add_argument("--loopback-images", type=int, default=0,
                    help="with --compare or a non-PhyDNN model: also this many test images "
                         "through the GNU Radio loopback at every Es/N0 (0: torch only)")
@@ -69,6 +75,40 @@ def _codecs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _adaptive(args: argparse.Namespace) -> int:
+    """A VFE / VL-VFE beside other codecs: accuracy with its spread over noise draws, values
+    and channel uses per image vs Es/N0; VL-VFE's channel knowledge (genie, pilots, fixed)."""
+    from phydnn.bench.adaptive import (
+        adaptive_curves,
+        adaptive_tables,
+        feedback_curves,
+        noise_free_accuracy,
+        plot_adaptive,
+    )
+    from phydnn.checkpoint import load_card
+    from phydnn.errors import check_positive
+
+    check_positive("images", args.images, integer=True)
+    check_positive("draws", args.draws, integer=True)
+    check_positive("pilots", args.pilots, integer=True)
+    models = {Path(m).name: m for m in [args.model, *args.compare]}
+    curves = adaptive_curves(models, list(args.snr), args.images, args.draws)
+    reference = ({Path(args.reference).name: noise_free_accuracy(args.reference, args.images)}
+                 if args.reference else {})
+    feedback = (feedback_curves(args.model, list(args.snr), args.images, args.pilots,
+                                args.draws)
+                if load_card(args.model)["arch"].get("variable") else None)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = Path(args.model).name
+    (out / f"{name}_adaptive.json").write_text(json.dumps(
+        {"curves": curves, "feedback": feedback, "reference": reference}, indent=2) + "\n")
+    plot_adaptive(curves, out / f"{name}_adaptive.png", feedback, reference)
+    print("\n".join(adaptive_tables(curves, feedback, reference)))
+    print(f"wrote {out / f'{name}_adaptive.png'} and {name}_adaptive.json beside it")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from phydnn.checkpoint import load_card
     from phydnn.codecs.bundles import card_codec
@@ -76,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
     from phydnn.phy.channel_spec import channel_from_args
 
     channel = channel_from_args(args)
+    if card_codec(load_card(args.model)) == "vfe":
+        return _adaptive(args)
     if args.compare or card_codec(load_card(args.model)) != "phydnn":
         if not channel.is_awgn:
             raise ConfigError(f"--channel {args.channel} is not allowed with --compare or a "

@@ -69,6 +69,9 @@ def add_link_options(p: argparse.ArgumentParser) -> None:
                         "Es/N0), pilots (the receiver's measurement from each segment's known "
                         "symbols, fed back over a ZMQ return path on 127.0.0.1), fixed (never "
                         "told: the codec's default) (default: genie)")
+    p.add_argument("--interval-ms", type=float, default=0.0,
+                   help="pace the image batches, one every this many ms, as a camera would "
+                        "(default: 0, as fast as the link takes them)")
     p.add_argument("--samp-rate", type=float, default=20e6, help="sample rate for the airtime")
     p.add_argument("--timeout", type=float, default=600.0,
                    help="seconds before giving up (not with --gui)")
@@ -84,6 +87,9 @@ def link_arguments(args: argparse.Namespace) -> list[str]:
     if not -10.0 <= args.snr <= 60.0:
         raise ConfigError(f"--snr {args.snr} is not allowed; Es/N0 must be in [-10, 60] dB")
     check_positive("samp-rate", args.samp_rate)
+    if not 0.0 <= args.interval_ms <= 60000.0:
+        raise ConfigError(f"--interval-ms {args.interval_ms} is not allowed; it must be in "
+                          f"[0, 60000] ms")
     if not 0.0 <= args.segment_loss < 1.0:
         raise ConfigError(f"--segment-loss {args.segment_loss} is not allowed; it must be a "
                           f"fraction of the segments in [0, 1)")
@@ -106,7 +112,8 @@ def link_arguments(args: argparse.Namespace) -> list[str]:
             "--receiver", args.receiver, "--samp-rate", str(args.samp_rate),
             "--segment-loss", str(args.segment_loss), "--profile", args.profile,
             "--fading", args.fading, "--doppler", str(args.doppler), "--taps", args.taps,
-            "--feedback", args.feedback, "--feedback-address", free_address()]
+            "--feedback", args.feedback, "--feedback-address", free_address(),
+            "--interval-ms", str(args.interval_ms)]
 
 
 def free_address() -> str:

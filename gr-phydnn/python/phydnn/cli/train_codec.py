@@ -16,7 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     d = CodecTrainConfig()
     p = sub.add_parser("train-codec", help="train an end-to-end codec from scratch",
                        description=__doc__)
-    p.add_argument("--codec", default=d.codec, help="dtjscc, deepjscc or vfe (default: %(default)s)")
+    p.add_argument("--codec", default=d.codec,
+                   help="dtjscc, deepjscc or vfe (default: %(default)s)")
     p.add_argument("--dataset", default=d.dataset)
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)

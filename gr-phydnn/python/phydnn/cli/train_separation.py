@@ -15,7 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-separation", help="train the separation baseline (gr-fec)",
                        description=__doc__)
     p.add_argument("--bottleneck", default=d.bottleneck,
-                   help="BottleFit bundle whose head and tail it quantises between")
+                   help="BottleFit bundle whose head and tail it quantises between (or a "
+                        "static VFE-family bundle: its active values)")
     p.add_argument("--budgets", type=int, nargs="+", default=list(d.budgets),
                    help="channel uses (QPSK symbols) per image; one bundle each")
     p.add_argument("--codes", nargs="+", default=list(d.codes),
@@ -33,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="of those, how many choose the mode per Es/N0")
     p.add_argument("--rate-snrs", type=float, nargs="+", default=list(d.rate_snrs),
                    help="Es/N0 values (dB) of the rate table")
+    p.add_argument("--crc-bits", type=int, default=d.crc_bits,
+                   help="CRC bits per codeword: 16, or 0 for none (budgets of a few dozen "
+                        "bits; default: %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=d.threads, help="torch threads (0: default)")
     p.add_argument("--data-root", default=None)

@@ -115,18 +115,21 @@ class SeparationNet(nn.Module):
 @dataclass(frozen=True)
 class Mode:
     """b bits per feature over ``codewords`` codewords of gr-fec code ``code`` (``frame``
-    information bits each, CRC included; ``coded`` bits each)."""
+    information bits each, the CRC's ``crc`` bits included; ``coded`` bits each). ``crc``
+    = 0: no CRC (budgets of a few dozen bits, where CRC-16 would take half of them): a
+    codeword is never erased, its decoded bits are used as they come."""
 
     bits: int
     code: str
     codewords: int
     frame: int
     coded: int
+    crc: int = CRC16_BITS
 
     @property
     def payload_bits(self) -> int:
         """Feature bits a codeword carries (its frame less the CRC)."""
-        return self.frame - CRC16_BITS
+        return self.frame - self.crc
 
     @property
     def rate(self) -> float:
@@ -135,24 +138,29 @@ class Mode:
         return self.payload_bits / self.coded
 
     def describe(self) -> str:
-        return f"b={self.bits} {self.code} x{self.codewords} (rate {self.rate:.2f})"
+        crc = "" if self.crc else ", no CRC"
+        return f"b={self.bits} {self.code} x{self.codewords} (rate {self.rate:.2f}{crc})"
 
 
-def _mode(code_name: str, bits: int, features: int) -> Mode:
+def _mode(code_name: str, bits: int, features: int, crc: int = CRC16_BITS) -> Mode:
     from phydnn.fec import get_code
     payload = features * bits
-    code = get_code(code_name, payload + CRC16_BITS)
-    count = 1 if code.k == payload + CRC16_BITS else math.ceil(payload / (code.k - CRC16_BITS))
-    return Mode(bits, code_name, count, code.k, code.n)
+    code = get_code(code_name, payload + crc)
+    count = 1 if code.k == payload + crc else math.ceil(payload / (code.k - crc))
+    return Mode(bits, code_name, count, code.k, code.n, crc)
 
 
-def fit_modes(features: int, budget_symbols: int, codes: tuple[str, ...]) -> list[Mode]:
+def fit_modes(features: int, budget_symbols: int, codes: tuple[str, ...],
+              crc: int = CRC16_BITS) -> list[Mode]:
     """Every (code, b) with b in 1..8 whose codewords fit 2 x budget coded bits (QPSK):
     large b for high Es/N0, small b (more of the budget left to cyclic repetition) for low;
-    codes that cannot carry even b = 1 are left out."""
+    codes that cannot carry even b = 1 are left out. ``crc``: CRC bits per codeword (16, or
+    0 for none)."""
+    if crc not in (0, CRC16_BITS):
+        raise ConfigError(f"crc_bits={crc} is not allowed; 16 (CRC-16 per codeword) or 0")
     budget = BITS_PER_SYMBOL * int(budget_symbols)
     modes = [m for name in codes
-             for m in (_mode(name, b, features) for b in range(1, MAX_BITS + 1))
+             for m in (_mode(name, b, features, crc) for b in range(1, MAX_BITS + 1))
              if m.codewords * m.coded <= budget]
     if not modes:
         raise ConfigError(f"budget_symbols={budget_symbols} is too small: no code carries "
@@ -209,7 +217,7 @@ class _Coding:
         bits = np.zeros((n, mode.codewords * chunk), np.uint8)
         bits[:, :self.features * mode.bits] = _feature_bits(q, mode.bits)
         info = bits.reshape(n * mode.codewords, chunk)
-        coded = code.encode(np.concatenate([info, crc16_bits(info)], 1))
+        coded = code.encode(np.concatenate([info, crc16_bits(info)], 1) if mode.crc else info)
         return coded.reshape(n, -1)[:, self._positions(field)]
 
     def decode(self, llr: np.ndarray, field: int) -> tuple[np.ndarray, np.ndarray]:
@@ -219,7 +227,8 @@ class _Coding:
         summed = np.zeros((n, total), np.float64)
         np.add.at(summed, (slice(None), self._positions(field)), llr.astype(np.float64))
         words = code.decode(summed.reshape(n * mode.codewords, mode.coded).astype(np.float32))
-        ok = crc16_ok(words).reshape(n, mode.codewords)
+        ok = (crc16_ok(words) if mode.crc else np.ones(len(words), bool)).reshape(
+            n, mode.codewords)
         payload = words[:, :mode.payload_bits].reshape(n, -1)[:, :self.features * mode.bits]
         bad_bits = np.repeat(~ok, mode.payload_bits, 1)[:, :self.features * mode.bits]
         erased = bad_bits.reshape(n, self.features, mode.bits).any(-1)
@@ -290,10 +299,16 @@ class SeparationCodec(EndToEndCodec):
 
     @classmethod
     def build_from_card(cls, card: dict[str, Any]) -> SeparationNet:
-        """A SeparationNet around the BottleFit split the card's ``bottleneck`` names."""
+        """A SeparationNet around the BottleFit split the card's ``bottleneck`` names (or a
+        VFE-family network's, paper 000's quantisation baseline)."""
         from phydnn.models import build_backbone
         from phydnn.models.bottleneck import BottleneckSplit
         b = card["bottleneck"]
+        if b.get("codec") == "vfe":
+            from phydnn.codecs.vfe import VFECodec, VFESplit
+            return SeparationNet(VFESplit(VFECodec.build(
+                b["arch"], int(card["in_channels"]), int(card["num_classes"]),
+                tuple(card["input_shape"]))))
         backbone = build_backbone(b["backbone"], int(card["in_channels"]),
                                   int(card["num_classes"]))
         return SeparationNet(BottleneckSplit(backbone, int(b["width"]), b["split"]))

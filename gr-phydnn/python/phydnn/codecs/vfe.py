@@ -68,7 +68,7 @@ from phydnn.errors import ConfigError
 from phydnn.phy.channel import snr_db_to_noise_var
 from phydnn.phy.constellation import psk_points
 
-__all__ = ["GammaMLP", "NormalisedLinear", "VFECodec", "VFENet", "active_dims",
+__all__ = ["GammaMLP", "NormalisedLinear", "VFECodec", "VFENet", "VFESplit", "active_dims",
            "kl_gaussian", "kl_log_uniform", "quantise_levels"]
 
 K1, K2, K3 = 0.63576, 1.87320, 1.48695      # Eq. 6 (Molchanov et al.)
@@ -441,3 +441,47 @@ class VFECodec(EndToEndCodec):
         from phydnn.errors import check_choice
         check_choice("receiver", receiver or cls.default_receiver, cls.receivers)
         return VFEReceiver(cls._net(state, card, cls.rx_keys), card)
+
+
+class _SplitHead(nn.Module):
+    """x -> the k active values of a static VFE-family network, as (N, k, 1, 1)."""
+
+    def __init__(self, net: VFENet, index: Tensor) -> None:
+        super().__init__()
+        self.encoder, self.importance = net.encoder, net.importance
+        self.register_buffer("index", index.clone(), persistent=False)
+        self._gamma = net.gamma
+
+    def forward(self, x: Tensor) -> Tensor:
+        z = torch.tanh(self._gamma(torch.zeros(len(x))) * self.encoder(x))
+        return z[:, self.index].reshape(len(x), -1, 1, 1)
+
+
+class _SplitTail(nn.Module):
+    """(N, k, 1, 1) values -> logits: placed into the active dimensions, the server network."""
+
+    def __init__(self, net: VFENet, index: Tensor) -> None:
+        super().__init__()
+        self.decoder, self.dims = net.decoder, net.dims
+        self.register_buffer("index", index.clone(), persistent=False)
+
+    def forward(self, z: Tensor) -> Tensor:
+        placed = torch.zeros(len(z), self.dims, dtype=z.dtype)
+        placed[:, self.index] = z.reshape(len(z), -1)
+        return self.decoder(placed, None)
+
+
+class VFESplit(nn.Module):
+    """A static VFE-family network (e.g. trained with beta = 0: the network of paper 000's
+    learning-based quantisation baseline, Sec. V-A) as the bottleneck of the separation
+    codec (:mod:`phydnn.codecs.separation`): ``head`` the device's values as a feature map of
+    ``width`` channels, ``tail`` the server network."""
+
+    def __init__(self, net: VFENet) -> None:
+        super().__init__()
+        if net.variable:
+            raise ConfigError("a VL-VFE network cannot be quantised by the separation "
+                              "baseline: its active dimensions follow the channel")
+        index = net.active(net.fixed_snr_db)
+        self.head, self.tail = _SplitHead(net, index), _SplitTail(net, index)
+        self.width = int(len(index))

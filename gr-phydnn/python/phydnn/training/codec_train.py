@@ -226,8 +226,8 @@ class _Run:
                                        + [f"{val:.4f}", f"{self.sched.get_last_lr()[0]:.5f}",
                                           f"{self.elapsed:.1f}"])
             print(f"epoch {epoch + 1}: loss {row['loss']:.4f} (ce {row['ce']:.4f}, reg "
-                  f"{row['reg']:.3f}, err {row['err']:.3f}), train {row['acc']:.4f}, val@{cfg.val_snr:g}dB {val:.4f}, {self.elapsed:.0f} s",
-                  flush=True)
+                  f"{row['reg']:.3f}, err {row['err']:.3f}), train {row['acc']:.4f}, "
+                  f"val@{cfg.val_snr:g}dB {val:.4f}, {self.elapsed:.0f} s", flush=True)
             self.save_resume(epoch + 1)
         return self.finish()
 

@@ -1,5 +1,6 @@
 """``phydnn train-separation``: the separation baseline (:mod:`phydnn.codecs.separation`)
-from a BottleFit bottleneck, in three steps.
+from a BottleFit bottleneck (or a static VFE-family network: paper 000's learning-based
+quantisation baseline), in three steps.
 
 1. Quantiser: the head stays as BottleFit trained it (the device's part); one clipping range
    alpha_b per b in 1..8 starts at the MSE-optimal value on training features (a grid) and is
@@ -62,6 +63,7 @@ class SeparationConfig:
     val_images: int = 5000
     rate_images: int = 2000
     rate_snrs: tuple[float, ...] = tuple(float(s) for s in range(-4, 22, 2))
+    crc_bits: int = 16               # per codeword: 16 (CRC-16) or 0 (none: tiny budgets)
     seed: int = 0
     threads: int = 0
     data_root: str | None = None
@@ -84,8 +86,30 @@ class SeparationConfig:
         if unknown or not self.codes:
             raise ConfigError(f"codes={list(self.codes)} is not allowed; choose from "
                               f"{', '.join(CODE_NAMES)}")
+        if self.crc_bits not in (0, 16):
+            raise ConfigError(f"crc_bits={self.crc_bits} is not allowed; 16 (CRC-16 per "
+                              f"codeword) or 0 (none)")
         for b in self.budgets:
             refuse_overwrite(f"{self.out}_s{b}", self.force)
+
+
+def load_bottleneck(path: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The split to quantise between: a BottleFit bundle, or a static VFE-family codec
+    bundle (its active values as a feature map of k channels; paper 000's quantisation
+    baseline quantises the same network's features), and what the card needs of it."""
+    from phydnn.checkpoint import load_bundle
+    state, card = load_bundle(path)
+    if card.get("kind") != "codec" or card.get("codec") != "vfe":
+        return load_bottlefit(path)
+    from phydnn.codecs.vfe import VFECodec, VFESplit
+    net = VFECodec.build(card["arch"], int(card["in_channels"]), int(card["num_classes"]),
+                         tuple(card["input_shape"]))
+    net.load_state_dict(state)
+    split = VFESplit(net.eval())
+    keep = ("in_channels", "dataset", "input_shape", "num_classes", "mean", "std", "arch")
+    return split, {**{k: card[k] for k in keep}, "codec": "vfe", "backbone": "vfe",
+                   "split": "tanh", "width": split.width, "feature_shape": [split.width, 1, 1],
+                   "test_accuracy": card.get("noise_free_accuracy")}
 
 
 def _features(net: SeparationNet, data: ImageDataset, batch: int = 500) -> torch.Tensor:
@@ -154,12 +178,14 @@ def _fine_tune(net: SeparationNet, train: ImageDataset, cfg: SeparationConfig) -
 
 def _card(cfg: SeparationConfig, bcard: dict[str, Any], net: SeparationNet,
           budget: int) -> dict[str, Any]:
-    modes = fit_modes(int(np.prod(bcard["feature_shape"])), budget, tuple(cfg.codes))
+    modes = fit_modes(int(np.prod(bcard["feature_shape"])), budget, tuple(cfg.codes),
+                      cfg.crc_bits)
+    source = {k: bcard[k] for k in ("codec", "arch") if k in bcard}
     return {
         "kind": "codec", "codec": "separation", "role": "full",
         "bottleneck": {"path": cfg.bottleneck, "backbone": bcard["backbone"],
                        "split": bcard["split"], "width": int(bcard["width"]),
-                       "float_accuracy": bcard.get("test_accuracy")},
+                       "float_accuracy": bcard.get("test_accuracy"), **source},
         "in_channels": bcard["in_channels"], "dataset": bcard["dataset"],
         "input_shape": bcard["input_shape"], "num_classes": bcard["num_classes"],
         "mean": bcard["mean"], "std": bcard["std"],
@@ -235,7 +261,7 @@ def train_separation(cfg: SeparationConfig) -> list[dict[str, Any]]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    bottleneck, bcard = load_bottlefit(cfg.bottleneck)
+    bottleneck, bcard = load_bottleneck(cfg.bottleneck)
     net = SeparationNet(bottleneck)
     full = load_dataset(bcard["dataset"], "train", cfg.data_root)
     train, val = carve_validation(full, cfg.val_images, cfg.seed)

@@ -1,0 +1,191 @@
+"""Codecs whose payload length follows the channel (VFE / VL-VFE, paper 000) beside fixed ones:
+accuracy vs Es/N0 with its spread over noise draws, the values (active dimensions) each
+sends, the channel uses and the airtime per image, and VL-VFE's three kinds of channel
+knowledge at the transmitter (paper 000 App. C):
+
+- ``genie``: told the true Es/N0;
+- ``pilots``: told an estimate from ``m`` known symbols per batch,
+  sigma_hat^2 = sum |y - s|^2 / m (complex noise: sigma^2 chi^2(2m) / 2m, the App. C
+  estimator for a complex channel); the GNU Radio loopback's is the receiver's own estimate
+  from each segment's 1332 known header symbols, fed back over ZMQ;
+- ``fixed``: never told (the codec's assumption, 10 dB: App. C's m = 0).
+
+Torch path: :func:`phydnn.link.simulate.simulate_sides` (the payload mapping and AWGN at the
+data symbols, what the loopback must match). Channel uses: complex data symbols per image
+and real channel uses (two per complex symbol, the paper's count); pilots and framing apart.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from phydnn.data import ImageDataset, load_dataset
+from phydnn.link.payload import link_pilot_spacing, symbols_per_image
+from phydnn.link.simulate import simulate_sides
+from phydnn.phy.channel import snr_db_to_noise_var
+
+__all__ = ["FEEDBACK", "adaptive_curves", "adaptive_tables", "feedback_curves",
+           "noise_free_accuracy", "plot_adaptive"]
+
+FEEDBACK = ("genie", "pilots", "fixed")
+
+
+def _sides(model: str):
+    from phydnn.link.endpoints import RxTail, TxHead
+    return TxHead(model).side, RxTail(model).side
+
+
+def _uses(tx, images: np.ndarray, samp_rate: float, sps: int) -> dict[str, float]:
+    """Values, data symbols, real channel uses and airtime (with the pilots' share, framing
+    apart) per image."""
+    values = int(tx.encode(images[:1]).values.shape[1])
+    sym = symbols_per_image(tx.spec, values)
+    spacing = tx.spec.pilot_spacing or link_pilot_spacing(tx.spec.kind, tx.spec.bits_per_symbol)
+    on_air = sym * (1 + 1 / spacing) if spacing else sym
+    return {"values": values, "symbols": sym, "real_uses": 2 * sym,
+            "airtime_us": on_air * sps / samp_rate * 1e6}
+
+
+def adaptive_curves(models: dict[str, str], snrs: list[float], images: int = 10000,
+                    draws: int = 3, samp_rate: float = 20e6, sps: int = 2) -> dict[str, Any]:
+    """Per model (name -> bundle), per Es/N0 (the transmitter told it): accuracy over
+    ``draws`` seeded noise draws (mean, min, max), values, symbols, real channel uses and
+    airtime (data symbols and their pilots) per image."""
+    out: dict[str, Any] = {}
+    for name, model in models.items():
+        tx, rx = _sides(model)
+        test = load_dataset(tx.card["dataset"], "test").subset(images)
+        rows = {}
+        for snr in snrs:
+            tx.adapt(float(snr))
+            acc = [simulate_sides(tx, rx, test, snr, seed=d) for d in range(draws)]
+            rows[f"{snr:.1f}"] = {"accuracy": float(np.mean(acc)), "min": min(acc),
+                                  "max": max(acc),
+                                  **_uses(tx, test.images.numpy(), samp_rate, sps)}
+        out[name] = {"model": model, "curve": rows}
+    return out
+
+
+def noise_free_accuracy(model: str, images: int = 10000) -> float:
+    """The network with no channel (values sent exactly): the uncompressed reference."""
+    tx, rx = _sides(model)
+    test = load_dataset(tx.card["dataset"], "test").subset(images)
+    return simulate_sides(tx, rx, test, math.inf)
+
+
+def _told(kind: str, snr_db: float, pilots: int, rng: np.random.Generator) -> float | None:
+    if kind == "fixed":
+        return None
+    if kind == "genie":
+        return snr_db
+    nv = snr_db_to_noise_var(snr_db) * rng.chisquare(2 * pilots) / (2 * pilots)
+    return -10.0 * math.log10(nv)
+
+
+def _feedback_accuracy(tx, rx, test: ImageDataset, snr_db: float, kind: str, pilots: int,
+                       seed: int, batch: int) -> tuple[float, float]:
+    """(accuracy, mean values per image) with the transmitter told per batch by ``kind``."""
+    from phydnn.link.payload import map_values, unmap_symbols
+
+    rng = np.random.default_rng(seed)
+    nv = snr_db_to_noise_var(snr_db)
+    correct, values = 0, 0
+    tx.adapt(tx.net.fixed_snr_db)
+    for start in range(0, len(test), batch):
+        told = _told(kind, snr_db, pilots, rng)
+        if told is not None:
+            tx.adapt(told)
+        images = test.images[start:start + batch].numpy()
+        sent = tx.encode(images)
+        sym = map_values(tx.spec, sent.values)
+        noise = rng.standard_normal(sym.shape) + 1j * rng.standard_normal(sym.shape)
+        y = (sym + noise * np.sqrt(nv / 2)).astype(np.complex64)
+        payload = unmap_symbols(rx.spec, y, np.full(y.shape, nv, np.float32),
+                                sent.values.shape[1], sent.codec_field)
+        labels = rx.decode(payload).labels
+        correct += int((labels == test.labels[start:start + batch].numpy()).sum())
+        values += sent.values.shape[1] * len(images)
+    return correct / len(test), values / len(test)
+
+
+def feedback_curves(model: str, snrs: list[float], images: int = 10000, pilots: int = 8,
+                    draws: int = 3, batch: int = 64) -> dict[str, Any]:
+    """VL-VFE with each kind of channel knowledge (:data:`FEEDBACK`), batches of ``batch``
+    images each told anew: accuracy (mean, min, max over draws) and mean values per image."""
+    tx, rx = _sides(model)
+    test = load_dataset(tx.card["dataset"], "test").subset(images)
+    out: dict[str, Any] = {"pilots": pilots, "batch": batch}
+    for kind in FEEDBACK:
+        rows = {}
+        for snr in snrs:
+            runs = [_feedback_accuracy(tx, rx, test, snr, kind, pilots, d, batch)
+                    for d in range(draws)]
+            acc = [a for a, _ in runs]
+            rows[f"{snr:.1f}"] = {"accuracy": float(np.mean(acc)), "min": min(acc),
+                                  "max": max(acc), "values": float(np.mean([v for _, v in runs]))}
+        out[kind] = rows
+    return out
+
+
+def adaptive_tables(curves: dict[str, Any], feedback: dict[str, Any] | None = None,
+                    reference: dict[str, float] | None = None) -> list[str]:
+    """Markdown: accuracy (min-max over draws) and values / real channel uses per image."""
+    from phydnn.report import markdown_table
+
+    snrs = list(next(iter(curves.values()))["curve"])
+    lines = ["accuracy (%, mean over noise draws, [min, max]) and values per image (= real "
+             "channel uses for analog; digital: one PSK symbol, two real uses, per value):"]
+    rows = []
+    for name, c in curves.items():
+        rows.append([name] + [f"{r['accuracy'] * 100:.2f} [{r['min'] * 100:.2f}, "
+                              f"{r['max'] * 100:.2f}] / {r['values']} ({r['real_uses']} real)"
+                              for r in (c["curve"][s] for s in snrs)])
+    lines += markdown_table(["model"] + [f"{float(s):g} dB" for s in snrs], rows).splitlines()
+    for name, acc in (reference or {}).items():
+        lines.append(f"{name} (no channel): {acc * 100:.2f} %")
+    if feedback:
+        lines.append("")
+        lines.append(f"VL-VFE channel knowledge at the transmitter (batches of "
+                     f"{feedback['batch']}, pilots: m = {feedback['pilots']} per batch):")
+        rows = [[kind] + [f"{r['accuracy'] * 100:.2f} [{r['min'] * 100:.2f}, "
+                          f"{r['max'] * 100:.2f}] / {r['values']:.1f}"
+                          for r in (feedback[kind][s] for s in snrs)] for kind in FEEDBACK]
+        lines += markdown_table(["told"] + [f"{float(s):g} dB" for s in snrs],
+                                rows).splitlines()
+    return lines
+
+
+def plot_adaptive(curves: dict[str, Any], path, feedback: dict[str, Any] | None = None,
+                  reference: dict[str, float] | None = None) -> None:
+    """Accuracy vs Es/N0 (bars: the draws' spread) and values per image vs Es/N0."""
+    from phydnn.bench.plots import _save, plt
+
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name, c in curves.items():
+        snr = [float(s) for s in c["curve"]]
+        rows = list(c["curve"].values())
+        acc = np.array([r["accuracy"] for r in rows]) * 100
+        err = np.array([[r["accuracy"] - r["min"], r["max"] - r["accuracy"]]
+                        for r in rows]).T * 100
+        ax.errorbar(snr, acc, yerr=err, marker="o", capsize=3, label=name)
+        bx.plot(snr, [r["values"] for r in rows], marker="o", label=name)
+    for kind in ("pilots", "fixed") if feedback else ():
+        snr = [float(s) for s in feedback[kind]]
+        ax.plot(snr, [r["accuracy"] * 100 for r in feedback[kind].values()], ls="--",
+                marker=".", label=f"VL-VFE, told: {kind}")
+        bx.plot(snr, [r["values"] for r in feedback[kind].values()], ls="--", marker=".",
+                label=f"VL-VFE, told: {kind}")
+    for name, acc in (reference or {}).items():
+        ax.axhline(acc * 100, color="grey", ls=":", label=f"{name} (no channel)")
+    ax.set(xlabel="Es/N0 = PSNR (dB)", ylabel="test accuracy (%)",
+           title="accuracy (spread over noise draws)")
+    bx.set(xlabel="Es/N0 = PSNR (dB)", ylabel="values (active dimensions) per image",
+           title="what each sends")
+    for a in (ax, bx):
+        a.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    bx.legend(fontsize=7)
+    _save(fig, path)
