@@ -69,7 +69,7 @@ class BenchConfig:
     jvs_draws: int = 5               # noise draws of the torch link around each crossing
     # VFE / VL-VFE (paper 000) beside DeepJSCC of the same network, if made
     vfe_models: tuple[str, ...] = (str(MODELS / "fmnist_vfe"), str(MODELS / "fmnist_vlvfe"),
-                                   str(MODELS / "fmnist_vfe_deepjscc30"),
+                                   str(MODELS / "fmnist_vfe_deepjscc31"),
                                    str(MODELS / "fmnist_vfe_quant_s15"),
                                    str(MODELS / "fmnist_vfe_deepjscc36"))
     vfe_reference: str = str(MODELS / "fmnist_vfe_nochannel")

@@ -67,7 +67,8 @@ def add_link_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--feedback", default="genie",
                    help="what the transmitter is told of the channel: genie (the simulator's "
                         "Es/N0), pilots (the receiver's measurement from each segment's known "
-                        "symbols, fed back over a ZMQ return path on 127.0.0.1), fixed (never "
+                        "symbols, fed back over a ZMQ return path: a Unix socket of the "
+                        "program), fixed (never "
                         "told: the codec's default) (default: genie)")
     p.add_argument("--interval-ms", type=float, default=0.0,
                    help="pace the image batches, one every this many ms, as a camera would "
@@ -112,18 +113,7 @@ def link_arguments(args: argparse.Namespace) -> list[str]:
             "--receiver", args.receiver, "--samp-rate", str(args.samp_rate),
             "--segment-loss", str(args.segment_loss), "--profile", args.profile,
             "--fading", args.fading, "--doppler", str(args.doppler), "--taps", args.taps,
-            "--feedback", args.feedback, "--feedback-address", free_address(),
-            "--interval-ms", str(args.interval_ms)]
-
-
-def free_address() -> str:
-    """A ZMQ address on 127.0.0.1 at a port free now (the feedback return path: two
-    loopbacks at once must not share one)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+            "--feedback", args.feedback, "--interval-ms", str(args.interval_ms)]
 
 
 def parse_taps(text: str) -> list[complex]:
