@@ -98,13 +98,27 @@ def _adaptive(args: argparse.Namespace) -> int:
     feedback = (feedback_curves(args.model, list(args.snr), args.images, args.pilots,
                                 args.draws)
                 if load_card(args.model)["arch"].get("variable") else None)
+    loop = {}
+    if args.loopback_images:
+        from phydnn.bench.adaptive import loopback_curves
+        loop = {"genie": loopback_curves(models, list(args.snr), args.loopback_images)}
+        if feedback:
+            loop["pilots"] = loopback_curves({Path(args.model).name: args.model},
+                                             list(args.snr), args.loopback_images, "pilots")
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     name = Path(args.model).name
     (out / f"{name}_adaptive.json").write_text(json.dumps(
-        {"curves": curves, "feedback": feedback, "reference": reference}, indent=2) + "\n")
+        {"curves": curves, "feedback": feedback, "reference": reference, "loopback": loop},
+        indent=2) + "\n")
     plot_adaptive(curves, out / f"{name}_adaptive.png", feedback, reference)
     print("\n".join(adaptive_tables(curves, feedback, reference)))
+    for told, rows in loop.items():
+        print(f"\nGNU Radio loopback ({args.loopback_images} images, transmitter told: "
+              f"{told}): accuracy % / data symbols per image")
+        for model, r in rows.items():
+            print(f"  {model}: " + ", ".join(f"{float(s):g} dB {v['accuracy'] * 100:.2f} / "
+                                             f"{v['symbols']:g}" for s, v in r.items()))
     print(f"wrote {out / f'{name}_adaptive.png'} and {name}_adaptive.json beside it")
     return 0
 
