@@ -15,7 +15,8 @@ works through its queued batches before it hears a report (seen here with 64-ima
 every 20 ms while two evaluations shared the 2 cores: no report was taken in 157 batches).
 ``channel_snr_db`` tells the codec the channel once, at the start (a genie, or an
 operator's setting). Each batch's arrival and compute time go to
-:data:`phydnn.link.timeline.TIMELINE` for the latency report. The codec work is :class:`phydnn.link.TxHead` (the bundle's transmitter); this block only moves data.
+:data:`phydnn.link.timeline.TIMELINE` for the latency report. The codec work is
+:class:`phydnn.link.TxHead` (the bundle's transmitter); this block only moves data.
 """
 
 from __future__ import annotations
