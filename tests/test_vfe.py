@@ -182,3 +182,23 @@ def test_bad_architecture_settings_are_refused():
     from phydnn.codecs.vfe import VFECodec
     with pytest.raises(ConfigError, match="arch prior=2 is not allowed"):
         VFECodec.build({"prior": 2}, 1, 10, (1, 8, 8))
+
+
+def test_feedback_curves_send_what_each_kind_of_channel_knowledge_implies(vl_model):
+    """genie: k(Es/N0); fixed: k(10 dB) at every Es/N0; pilots (m = 8 per batch): between,
+    and with 1000 pilots the genie's; the table prints each."""
+    from phydnn.bench.adaptive import adaptive_curves, adaptive_tables, feedback_curves
+
+    net = load_transmitter(vl_model).net
+    fb = feedback_curves(vl_model, [25.0], images=200, pilots=8, draws=1)
+    assert fb["genie"]["25.0"]["values"] == net.k(25.0)
+    assert fb["fixed"]["25.0"]["values"] == net.k(10.0)
+    assert net.k(25.0) - 1 <= fb["pilots"]["25.0"]["values"] <= net.k(10.0)
+    exact = feedback_curves(vl_model, [25.0], images=200, pilots=1000, draws=1)
+    assert exact["pilots"]["25.0"]["values"] == pytest.approx(net.k(25.0), abs=0.5)
+    curves = adaptive_curves({"vl": vl_model}, [25.0], images=200, draws=2)
+    row = curves["vl"]["curve"]["25.0"]
+    assert row["values"] == net.k(25.0) and row["real_uses"] == 2 * -(-net.k(25.0) // 2)
+    assert row["min"] <= row["accuracy"] <= row["max"]
+    text = "\n".join(adaptive_tables(curves, fb, {"ref": 0.9}))
+    assert "| pilots |" in text and "ref (no channel): 90.00 %" in text

@@ -118,28 +118,20 @@ def _told(kind: str, snr_db: float, pilots: int, rng: np.random.Generator) -> fl
 
 def _feedback_accuracy(tx, rx, test: ImageDataset, snr_db: float, kind: str, pilots: int,
                        seed: int, batch: int) -> tuple[float, float]:
-    """(accuracy, mean values per image) with the transmitter told per batch by ``kind``."""
-    from phydnn.link.payload import map_values, unmap_symbols
+    """(accuracy, mean values per image) with the transmitter told before each batch by
+    ``kind``."""
+    sent: list[int] = []
 
-    rng = np.random.default_rng(seed)
-    nv = snr_db_to_noise_var(snr_db)
-    correct, values = 0, 0
-    tx.adapt(tx.net.fixed_snr_db)
-    for start in range(0, len(test), batch):
+    def tell(rng: np.random.Generator) -> None:
         told = _told(kind, snr_db, pilots, rng)
         if told is not None:
             tx.adapt(told)
-        images = test.images[start:start + batch].numpy()
-        sent = tx.encode(images)
-        sym = map_values(tx.spec, sent.values)
-        noise = rng.standard_normal(sym.shape) + 1j * rng.standard_normal(sym.shape)
-        y = (sym + noise * np.sqrt(nv / 2)).astype(np.complex64)
-        payload = unmap_symbols(rx.spec, y, np.full(y.shape, nv, np.float32),
-                                sent.values.shape[1], sent.codec_field)
-        labels = rx.decode(payload).labels
-        correct += int((labels == test.labels[start:start + batch].numpy()).sum())
-        values += sent.values.shape[1] * len(images)
-    return correct / len(test), values / len(test)
+        sent.append(tx.net.k(tx.snr_db))
+
+    tx.adapt(tx.net.fixed_snr_db)
+    acc = simulate_sides(tx, rx, test, snr_db, batch, seed, before_batch=tell)
+    sizes = [min(batch, len(test) - s) for s in range(0, len(test), batch)]
+    return acc, float(np.dot(sent, sizes) / len(test))
 
 
 def feedback_curves(model: str, snrs: list[float], images: int = 10000, pilots: int = 8,

@@ -8,6 +8,7 @@ receiver), whatever the codec.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,13 +34,19 @@ def simulate_link(model: str | Path | tuple[TxHead, RxTail], data: ImageDataset,
 
 
 def simulate_sides(tx: Transmitter, rx: Receiver, data: ImageDataset, snr_db: float,
-                   batch_size: int = 500, seed: int = 0) -> float:
+                   batch_size: int = 500, seed: int = 0,
+                   before_batch: Callable[[np.random.Generator], None] | None = None
+                   ) -> float:
     """Accuracy of a codec's two sides (as they are: no adaptation) on ``data`` over AWGN at
-    Es/N0 = ``snr_db`` (dB; ``inf``: no noise), one seeded draw."""
+    Es/N0 = ``snr_db`` (dB; ``inf``: no noise), one seeded draw. ``before_batch`` (given the
+    draw's generator) runs before each batch is encoded: e.g. feedback telling the
+    transmitter the channel anew."""
     rng = np.random.default_rng(seed)
     nv = snr_db_to_noise_var(float(snr_db)) if math.isfinite(snr_db) else 0.0
     correct = 0
     for start in range(0, len(data), batch_size):
+        if before_batch is not None:
+            before_batch(rng)
         images = data.images[start:start + batch_size].numpy()
         sent = tx.encode(images)
         sym = map_values(tx.spec, sent.values)
