@@ -8,9 +8,16 @@ import pytest
 import torch
 
 
+_THREADS = torch.get_num_threads()
+
+
 @pytest.fixture(autouse=True)
-def _seed() -> None:
+def _seed():
+    """Every test starts from the same seed, and leaves torch's thread count as it found it
+    (training with ``threads`` sets it for the process)."""
     torch.manual_seed(1234)
+    yield
+    torch.set_num_threads(_THREADS)
 
 
 @pytest.fixture(scope="session")
