@@ -7,7 +7,6 @@ import importlib.util
 import pytest
 import torch
 
-
 _THREADS = torch.get_num_threads()
 
 
