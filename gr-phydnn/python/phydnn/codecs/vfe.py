@@ -297,7 +297,9 @@ class VFENet(nn.Module):
     def forward(self, x: Tensor, noise_var: Tensor, tau: float = 1.0) -> dict[str, Tensor]:
         """Alg. 1 / Alg. 2: the pruned dimensions masked (their gradient passed straight
         through, so a dimension can come back while gamma is unsettled), noise on the active
-        ones, the KL of Eq. 6 (or the Gaussian prior's) as the regulariser."""
+        ones, the KL of Eq. 6 (or the Gaussian prior's) as the regulariser. The trainer's
+        ``symbol_errors`` column carries the mean number of active dimensions instead (what
+        pruning is watched by)."""
         sigma = noise_var.sqrt()
         z, mask = self.features(x, sigma)
         mask = mask.float()
