@@ -249,7 +249,7 @@ def _vfe(cfg: BenchConfig) -> dict[str, Any] | None:
     if not present:
         return None
     snrs = list(cfg.vfe_snrs)
-    variable = [p for p in present.values() if load_card(p)["arch"].get("variable")]
+    variable = [p for p in present.values() if load_card(p).get("arch", {}).get("variable")]
     return {"curves": adaptive_curves(present, snrs, cfg.torch_images),
             "feedback": feedback_curves(variable[0], snrs, cfg.torch_images)
             if variable else None,

@@ -97,7 +97,7 @@ def _adaptive(args: argparse.Namespace) -> int:
                  if args.reference else {})
     feedback = (feedback_curves(args.model, list(args.snr), args.images, args.pilots,
                                 args.draws)
-                if load_card(args.model)["arch"].get("variable") else None)
+                if load_card(args.model).get("arch", {}).get("variable") else None)
     loop = {}
     if args.loopback_images:
         from phydnn.bench.adaptive import loopback_curves
