@@ -84,6 +84,7 @@ def loopback_curves(models: dict[str, str], snrs: list[float], images: int,
     counted, the segments lost and the receiver's Es/N0 estimate."""
     import re
 
+    from phydnn.bench.latency import loopback_argv
     from phydnn.checkpoint import load_card
     from phydnn.programs import compile_flowgraph, parse_summary, run_flowgraph
 
@@ -92,11 +93,9 @@ def loopback_curves(models: dict[str, str], snrs: list[float], images: int,
     for name, model in models.items():
         rows = {}
         for snr in snrs:
-            text = run_flowgraph(script, [
-                "--model", model, "--dataset", load_card(model)["dataset"],
-                "--n-images", str(images), "--snr-db", str(snr),
-                "--feedback", feedback, "--interval-ms", str(interval_ms)], timeout=900,
-                echo=False)
+            text = run_flowgraph(script, loopback_argv(
+                model, images, snr, "soft", 20e6, dataset=load_card(model)["dataset"],
+                feedback=feedback, interval_ms=interval_ms), timeout=900, echo=False)
             got = parse_summary(text)
             per = re.search(r"\(([\d.]+) per image\)", text[text.find("phydnn RX summary"):])
             rows[f"{snr:.1f}"] = {"accuracy": got.get("accuracy", float("nan")) / 100,

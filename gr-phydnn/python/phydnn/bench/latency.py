@@ -18,11 +18,12 @@ from phydnn.errors import PhyDNNError
 from phydnn.link.timeline import LATENCY_PARTS
 from phydnn.programs import compile_flowgraph, parse_summary, run_flowgraph
 
-__all__ = ["loopback_accuracy", "loopback_latency"]
+__all__ = ["loopback_accuracy", "loopback_argv", "loopback_latency"]
 
 
-def _argv(model: str, images: int, snr_db: float, receiver: str, samp_rate: float,
-          **extra: object) -> list[str]:
+def loopback_argv(model: str, images: int, snr_db: float, receiver: str, samp_rate: float,
+                  **extra: object) -> list[str]:
+    """The loopback program's options (``extra``: more, by name, e.g. feedback="pilots")."""
     argv = ["--model", model, "--n-images", str(images), "--snr-db", str(snr_db),
             "--receiver", receiver, "--samp-rate", str(samp_rate)]
     for key, value in extra.items():
@@ -37,7 +38,7 @@ def loopback_latency(model: str, batches: int = 20, interval_ms: float = 400.0,
     script = compile_flowgraph("phydnn_loopback")
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "latency.csv"
-        out = run_flowgraph(script, _argv(model, batches * 64, snr_db, "soft", samp_rate,
+        out = run_flowgraph(script, loopback_argv(model, batches * 64, snr_db, "soft", samp_rate,
                                           interval_ms=interval_ms, realtime=1,
                                           timing_log=log), timeout=300, echo=False)
         if not log.exists():
@@ -64,7 +65,7 @@ def loopback_accuracy(model: str, snrs_db: list[float], images: int,
     for snr in snrs_db:
         row = table.setdefault(f"{float(snr):.1f}", {})
         for receiver in receivers:
-            out = run_flowgraph(script, _argv(model, images, snr, receiver, 20e6),
+            out = run_flowgraph(script, loopback_argv(model, images, snr, receiver, 20e6),
                                 timeout=300, echo=False)
             summary = parse_summary(out)
             # of all images sent: a batch never heard is an answer never given

@@ -146,11 +146,15 @@ def _levels(bits: int) -> Tensor:
     return torch.linspace(-1.0, 1.0, 1 << bits)
 
 
+def _points(bits: int) -> Tensor:
+    """The link's 2^b PSK points (point j carries level j)."""
+    return torch.from_numpy(psk_points(1 << bits).astype(np.complex64))
+
+
 def soft_levels(y: Tensor, noise_var: Tensor, bits: int) -> Tensor:
     """Received PSK symbols (complex) and their noise variance -> the posterior mean of the
     level (point j carries level j)."""
-    points = torch.from_numpy(psk_points(1 << bits).astype(np.complex64))
-    d = (y.unsqueeze(-1) - points).abs().pow(2)
+    d = (y.unsqueeze(-1) - _points(bits)).abs().pow(2)
     post = torch.softmax(-d / noise_var.clamp_min(1e-6).unsqueeze(-1), -1)
     return post @ _levels(bits)
 
@@ -275,10 +279,9 @@ class VFENet(nn.Module):
         sent = self.transmit(x, snr)
         nv = torch.full(sent.shape, float(noise_var))
         if self.bits:
-            points = torch.from_numpy(psk_points(1 << self.bits).astype(np.complex64))
             noise = torch.complex(torch.randn(sent.shape, generator=generator),
                                   torch.randn(sent.shape, generator=generator))
-            y = points[sent.long()] + noise * math.sqrt(float(noise_var) / 2)
+            y = _points(self.bits)[sent.long()] + noise * math.sqrt(float(noise_var) / 2)
         else:
             y = sent + torch.randn(sent.shape, generator=generator) * float(noise_var) ** 0.5
         return self.receive(y, nv, torch.zeros(sent.shape, dtype=torch.bool), receiver)
@@ -289,9 +292,9 @@ class VFENet(nn.Module):
         if not self.bits:
             return z + torch.randn_like(z) * sd * mask
         q = quantise_levels(z.detach(), self.bits)
-        points = torch.from_numpy(psk_points(1 << self.bits).astype(np.complex64))
         noise = torch.complex(torch.randn_like(z), torch.randn_like(z)) * (sd / math.sqrt(2))
-        level = soft_levels(points[q] + noise, noise_var.view(-1, 1).expand_as(z), self.bits)
+        level = soft_levels(_points(self.bits)[q] + noise, noise_var.view(-1, 1).expand_as(z),
+                            self.bits)
         return z + (level - z).detach()
 
     def forward(self, x: Tensor, noise_var: Tensor, tau: float = 1.0) -> dict[str, Tensor]:
