@@ -49,7 +49,7 @@ def test_bench_quick_writes_every_table_and_figure(tmp_path):
 
     assert main(["bench", "--quick", "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "results.json").read_text())
-    assert len(res["targets"]) == 3 and len(res["figures"]) == 6
+    assert len(res["targets"]) == 3 and len(res["figures"]) == 7
     jvs = res["joint_vs_separate"]["budgets"]
     assert set(jvs) >= {"784", "196"}
     assert all("separation" in b["codecs"] and "PhyDNN" in b["codecs"] for b in jvs.values())
@@ -62,11 +62,16 @@ def test_bench_quick_writes_every_table_and_figure(tmp_path):
     report = (tmp_path / "report.md").read_text()
     for section in ("Latency", "Bytes", "Accuracy", "Rate vs accuracy", "throughput",
                     "complexity", "Joint against separate coding", "Device energy",
-                    "VFE / VL-VFE beside DeepJSCC"):
+                    "VFE / VL-VFE beside DeepJSCC", "Multi-exit encoder under a compute"):
         assert section in report
     vfe = res["vfe"]
     assert {"fmnist_vfe", "fmnist_vlvfe", "fmnist_vfe_deepjscc31",
             "fmnist_vfe_quant_s15"} <= set(vfe["curves"])
     assert set(vfe["feedback"]) >= {"genie", "pilots", "fixed"} and vfe["reference"]
+    budget = res["budget"]
+    assert len(budget["curves"]["rows"]) == 3 and len(budget["loopback"]) == 3
+    assert {"fmnist_toc", "fmnist_resnet20_phydnn_kd14ctx_m4"} <= set(budget["static"])
+    spent = [r["realised_macs"] for r in budget["curves"]["rows"]]
+    assert spent == sorted(spent)
     names = {b["name"] for b in res["baselines"]}
     assert names == {"SC", "BF-1", "BF-2"}

@@ -157,6 +157,10 @@ def plot_all(res: dict[str, Any], out: Path) -> list[Path]:
         from phydnn.bench.adaptive import plot_adaptive
         figures["vfe_accuracy_and_dimensions.png"] = lambda r, p: plot_adaptive(
             r["vfe"]["curves"], p, r["vfe"]["feedback"], r["vfe"]["reference"])
+    if res.get("budget"):
+        from phydnn.bench.budget import plot_budget
+        figures["multiexit_budget.png"] = lambda r, p: plot_budget(
+            r["budget"]["curves"], r["budget"]["static"], p)
     paths = []
     for name, draw in figures.items():
         draw(res, out / name)

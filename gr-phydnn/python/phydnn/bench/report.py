@@ -215,6 +215,14 @@ def write_report(res: dict[str, Any], out: Path) -> Path:
         v = res["vfe"]
         lines += ["", "## VFE / VL-VFE beside DeepJSCC of the same network (paper 000, torch "
                   "path)", "", *adaptive_tables(v["curves"], v["feedback"], v["reference"])]
+    if res.get("budget"):
+        from phydnn.bench.budget import budget_tables
+        b = res["budget"]
+        lines += ["", "## Multi-exit encoder under a compute budget (paper 002)", "",
+                  "Torch path, accuracy % [min, max] over 3 noise draws; realised MACs and head "
+                  "time per image measured at the transmitter (real early exit); then each "
+                  "budget through the GNU Radio loopback.", "",
+                  *budget_tables(b["curves"], b["static"], b["loopback"])]
     lines += ["", *(f"![{Path(f).stem}]({Path(f).name})" for f in res["figures"]), ""]
     path = out / "report.md"
     path.write_text("\n".join(lines))

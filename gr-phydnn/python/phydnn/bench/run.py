@@ -74,6 +74,14 @@ class BenchConfig:
                                    str(MODELS / "fmnist_vfe_deepjscc36"))
     vfe_reference: str = str(MODELS / "fmnist_vfe_nochannel")
     vfe_snrs: tuple[float, ...] = (10.0, 15.0, 20.0, 25.0)
+    # the multi-exit encoder of paper 002 under compute budgets, beside static encoders
+    budget_model: str = str(MODELS / "fmnist_multiexit")
+    budget_static: tuple[str, ...] = (str(MODELS / "fmnist_toc"),
+                                      str(MODELS / "fmnist_resnet20_phydnn_kd14ctx_m4"),
+                                      str(MODELS / "fmnist_dtjscc"))
+    budget_snrs: tuple[float, ...] = (0.0, 6.0, 12.0, 18.0)
+    budget_points: int = 6           # budgets from exit 1's cost to the last exit's
+    budget_loopback_images: int = 1000     # each budget through the loopback at 12 dB
     out: str = "results/bench"
     latency_batches: int = 20
     interval_ms: float = 400.0
@@ -90,7 +98,8 @@ class BenchConfig:
 
     def check(self) -> None:
         for name in ("latency_batches", "baseline_batches", "loopback_images", "torch_images",
-                     "throughput_images", "stock_packets", "table3_images", "jvs_draws"):
+                     "throughput_images", "stock_packets", "table3_images", "jvs_draws",
+                     "budget_points"):
             check_positive(name, getattr(self, name), integer=True)
         check_positive("samp_rate", self.samp_rate)
         for path in (self.model, self.backbone, *self.bottlefit, *self.table3,
@@ -258,6 +267,26 @@ def _vfe(cfg: BenchConfig) -> dict[str, Any] | None:
             if bundle_paths(cfg.vfe_reference)[1].exists() else {}}
 
 
+def _budget(cfg: BenchConfig) -> dict[str, Any] | None:
+    """Paper 002's multi-exit encoder under budgets beside static encoders
+    (:mod:`phydnn.bench.budget`), torch path over 3 noise draws, and each budget through the
+    loopback at ``snr_db``; None when the multi-exit model is not made."""
+    import numpy as np
+
+    from phydnn.bench.budget import budget_curves, budget_loopback, static_curves
+
+    if not bundle_paths(cfg.budget_model)[1].exists():
+        return None
+    costs = load_card(cfg.budget_model)["exit_macs"]
+    budgets = [float(b) for b in np.linspace(costs[0], costs[-1], cfg.budget_points)]
+    snrs = list(cfg.budget_snrs)
+    static = {Path(p).name: p for p in cfg.budget_static if bundle_paths(p)[1].exists()}
+    return {"curves": budget_curves(cfg.budget_model, budgets, snrs, cfg.torch_images),
+            "static": static_curves(static, snrs, cfg.torch_images),
+            "loopback": budget_loopback(cfg.budget_model, budgets, cfg.snr_db,
+                                        cfg.budget_loopback_images)}
+
+
 def _energy(cfg: BenchConfig, baselines: list[dict[str, Any]],
             jvs: dict[str, Any]) -> list[dict[str, Any]]:
     """The device's energy per batch of 64 for every approach of the bench."""
@@ -308,7 +337,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     card = load_card(cfg.model)
     rate = cfg.wifi_rate or rate_for_snr(cfg.snr_db)
-    steps = _Steps(11)
+    steps = _Steps(12)
     latency = steps.run("latency on the loopback flowgraph (real-time air)", loopback_latency,
                         cfg.model, cfg.latency_batches, cfg.interval_ms, cfg.snr_db,
                         cfg.samp_rate)
@@ -326,6 +355,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     jvs = steps.run("joint vs separate coding at equal channel uses", _jvs, cfg)
     energy = steps.run("device energy per batch", _energy, cfg, baselines, jvs)
     vfe = steps.run("VFE / VL-VFE beside DeepJSCC (paper 000)", _vfe, cfg)
+    budget = steps.run("multi-exit encoder under compute budgets (paper 002)", _budget, cfg)
     res = {
         "config": asdict(cfg), "model": cfg.model, "wifi_rate_mbps": rate,
         "phydnn_latency": {k: v for k, v in latency.items() if k != "rows"},
@@ -338,6 +368,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                             "loopback_images": cfg.loopback_images},
         "rate_table": rate_rows, "complexity": complexity, "table3": table3,
         "joint_vs_separate": jvs, "energy": energy, "vfe": vfe,
+        "budget": budget,
         "machine": f"{torch.get_num_threads()} CPU threads", "step_seconds": steps.times,
     }
     res["targets"] = targets(res)

@@ -14,7 +14,8 @@ the messages of one port until that queue is empty: a head that falls behind its
 works through its queued batches before it hears a report (seen here with 64-image batches
 every 20 ms while two evaluations shared the 2 cores: no report was taken in 157 batches).
 ``channel_snr_db`` tells the codec the channel once, at the start (a genie, or an
-operator's setting). Each batch's arrival and compute time go to
+operator's setting); ``budget`` (MACs per image, 0: the bundle's own) is the device's compute
+budget of a multi-exit codec (paper 002). Each batch's arrival and compute time go to
 :data:`phydnn.link.timeline.TIMELINE` for the latency report. The codec work is
 :class:`phydnn.link.TxHead` (the bundle's transmitter); this block only moves data.
 """
@@ -40,10 +41,12 @@ class head_tx(gr.basic_block):  # noqa: N801 - GNU Radio block naming
 
     def __init__(self, model: str = "models/fmnist_resnet20_phydnn_kd14ctx_m4",
                  threads: int = 0, channel_snr_db: float = math.nan,
-                 feedback: bool = False) -> None:
+                 feedback: bool = False, budget: float = 0.0) -> None:
         gr.basic_block.__init__(self, name="phydnn_head_tx", in_sig=None, out_sig=None)
         self.head = TxHead(model, threads)
         self.set_channel_snr_db(channel_snr_db)
+        if budget:
+            self.head.side.set_budget(float(budget))
         self.feedback = bool(feedback)
         self.message_port_register_in(pmt.intern("images"))
         self.message_port_register_in(pmt.intern("feedback"))

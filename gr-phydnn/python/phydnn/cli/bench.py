@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
         cfg.table3_images = 256
         cfg.torch_snrs, cfg.loopback_snrs = (4.0, 12.0), (12.0,)
         cfg.jvs_snrs, cfg.jvs_loopback_snrs, cfg.jvs_draws = (2.0, 8.0), (8.0,), 2
+        cfg.budget_snrs, cfg.budget_points, cfg.budget_loopback_images = (0.0, 12.0), 3, 128
     res = run_bench(cfg)
     print(f"\nresults in {cfg.out}/ (report.md, results.json, "
           f"{len(res['figures'])} figures) after {res['total_seconds']:.0f} s")

@@ -36,6 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pilots", type=int, default=8,
                    help="with a VL-VFE model: known symbols per batch of the 'pilots' "
                         "feedback's noise estimate (default: %(default)s, paper 000 App. C)")
+    p.add_argument("--budgets", type=float, nargs="+", default=[], metavar="MMACS",
+                   help="with a multi-exit model: compute budgets in M MACs per image "
+                        "(default: six from exit 1's cost to the last exit's)")
     p.add_argument("--loopback-images", type=int, default=0,
                    help="with --compare or a non-PhyDNN model: also this many test images "
                         "through the GNU Radio loopback at every Es/N0 (0: torch only)")
@@ -123,6 +126,44 @@ def _adaptive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _budget(args: argparse.Namespace) -> int:
+    """A multi-exit encoder (paper 002) under compute budgets beside static encoders: accuracy
+    vs budget per Es/N0, MACs spent and head time per image, exits, symbols on air; with
+    ``--loopback-images`` each budget also through the GNU Radio loopback at --rate-snr."""
+    import numpy as np
+
+    from phydnn.bench.budget import (
+        budget_curves,
+        budget_loopback,
+        budget_tables,
+        plot_budget,
+        static_curves,
+    )
+    from phydnn.checkpoint import load_card
+    from phydnn.errors import check_non_negative, check_positive
+
+    check_positive("images", args.images, integer=True)
+    check_positive("draws", args.draws, integer=True)
+    check_non_negative("loopback_images", args.loopback_images, integer=True)
+    costs = load_card(args.model)["exit_macs"]
+    budgets = ([b * 1e6 for b in args.budgets] if args.budgets else
+               list(np.linspace(costs[0], costs[-1], 6)))
+    curves = budget_curves(args.model, budgets, list(args.snr), args.images, args.draws)
+    static = static_curves({Path(m).name: m for m in args.compare}, list(args.snr),
+                           args.images, args.draws)
+    loop = (budget_loopback(args.model, budgets, args.rate_snr, args.loopback_images,
+                            args.draws) if args.loopback_images else None)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = Path(args.model).name
+    (out / f"{name}_budget.json").write_text(json.dumps(
+        {"curves": curves, "static": static, "loopback": loop}, indent=2) + "\n")
+    plot_budget(curves, static, out / f"{name}_budget.png")
+    print("\n".join(budget_tables(curves, static, loop)))
+    print(f"wrote {out / f'{name}_budget.png'} and {name}_budget.json beside it")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from phydnn.checkpoint import load_card
     from phydnn.codecs.bundles import card_codec
@@ -132,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
     channel = channel_from_args(args)
     if card_codec(load_card(args.model)) == "vfe":
         return _adaptive(args)
+    if card_codec(load_card(args.model)) == "multiexit":
+        return _budget(args)
     if args.compare or card_codec(load_card(args.model)) != "phydnn":
         if not channel.is_awgn:
             raise ConfigError(f"--channel {args.channel} is not allowed with --compare or a "

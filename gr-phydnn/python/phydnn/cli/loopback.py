@@ -73,6 +73,9 @@ def add_link_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--interval-ms", type=float, default=0.0,
                    help="pace the image batches, one every this many ms, as a camera would "
                         "(default: 0, as fast as the link takes them)")
+    p.add_argument("--budget", type=float, default=0.0,
+                   help="compute budget of a multi-exit codec, MACs per image on the device "
+                        "(default: 0, the model's own: the full network)")
     p.add_argument("--samp-rate", type=float, default=20e6, help="sample rate for the airtime")
     p.add_argument("--timeout", type=float, default=600.0,
                    help="seconds before giving up (not with --gui)")
@@ -104,7 +107,7 @@ def link_arguments(args: argparse.Namespace) -> list[str]:
     if args.profile != "none" and taps != [1.0]:
         raise ConfigError(f"--taps {args.taps} and --profile {args.profile} are not allowed "
                           f"together; give explicit taps or a named profile")
-    card = check_bundle(args.model, args.receiver)
+    card = check_bundle(args.model, args.receiver, args.budget)
     dataset = args.dataset or card["dataset"]
     check_image_shape(dataset, card, args.model)
     return ["--model", str(args.model), "--dataset", dataset, "--n-images", str(args.images),
@@ -113,7 +116,8 @@ def link_arguments(args: argparse.Namespace) -> list[str]:
             "--receiver", args.receiver, "--samp-rate", str(args.samp_rate),
             "--segment-loss", str(args.segment_loss), "--profile", args.profile,
             "--fading", args.fading, "--doppler", str(args.doppler), "--taps", args.taps,
-            "--feedback", args.feedback, "--interval-ms", str(args.interval_ms)]
+            "--feedback", args.feedback, "--interval-ms", str(args.interval_ms),
+            "--budget", str(args.budget)]
 
 
 def parse_taps(text: str) -> list[complex]:
@@ -128,9 +132,9 @@ def parse_taps(text: str) -> list[complex]:
     return taps
 
 
-def check_bundle(model: str, receiver: str) -> dict:
+def check_bundle(model: str, receiver: str, budget: float = 0.0) -> dict:
     """Load both sides of the codec bundle ``model`` before any flowgraph starts (any bad
-    bundle stops here with one message); returns its card."""
+    bundle, or a budget it cannot take, stops here with one message); returns its card."""
     from phydnn.checkpoint import bundle_paths
     from phydnn.codecs import load_receiver, load_transmitter
     from phydnn.errors import CheckpointError
@@ -139,7 +143,9 @@ def check_bundle(model: str, receiver: str) -> dict:
         raise CheckpointError(f"no PhyDNN model at {model} (nor another codec's bundle); "
                               f"train one with 'phydnn train --config "
                               f"models/fmnist_resnet20_phydnn.toml --out {model}'")
-    load_transmitter(model)
+    tx = load_transmitter(model)
+    if budget:
+        tx.set_budget(budget)
     return load_receiver(model, receiver=receiver).card
 
 
@@ -154,19 +160,23 @@ def check_image_shape(dataset: str, card: dict, model: str) -> None:
 
 
 def torch_reference(model: str, images: int, snr: float, receiver: str,
-                    told: bool = True) -> float:
+                    told: bool = True, budget: float = 0.0) -> float:
     """Accuracy of the simulation path (no GNU Radio; the codec's two sides around the same
     payload mapping over AWGN, :func:`phydnn.link.simulate.simulate_link`) on the first
-    ``images`` test images; the transmitter is told the Es/N0 unless ``told`` is False."""
+    ``images`` test images; the transmitter is told the Es/N0 unless ``told`` is False, and
+    given ``budget`` (MACs per image) if not 0."""
     from phydnn.checkpoint import load_card
     from phydnn.data import load_dataset
     from phydnn.link.endpoints import RxTail, TxHead
     from phydnn.link.simulate import simulate_link, simulate_sides
 
     test = load_dataset(load_card(model)["dataset"], "test").subset(images)
+    tx, rx = TxHead(model), RxTail(model, receiver)
+    if budget:
+        tx.side.set_budget(budget)
     if told:
-        return simulate_link(model, test, snr, receiver)
-    return simulate_sides(TxHead(model).side, RxTail(model, receiver).side, test, snr)
+        return simulate_link((tx, rx), test, snr, receiver)
+    return simulate_sides(tx.side, rx.side, test, snr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -176,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     summary = parse_summary(run_flowgraph(script, argv, timeout, args.gui))
     if args.compare:
         ref = torch_reference(args.model, args.images, args.snr, args.receiver,
-                              args.feedback != "fixed")
+                              args.feedback != "fixed", args.budget)
         gap = summary.get("accuracy", float("nan")) - ref * 100
         print(f"torch simulation path, same {args.images} images at {args.snr:g} dB "
               f"({args.receiver}): {ref * 100:.2f} %; GNU Radio loopback - torch = "

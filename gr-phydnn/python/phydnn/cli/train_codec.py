@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-codec", help="train an end-to-end codec from scratch",
                        description=__doc__)
     p.add_argument("--codec", default=d.codec,
-                   help="dtjscc, deepjscc or vfe (default: %(default)s)")
+                   help="dtjscc, deepjscc, vfe, multiexit or toc (default: %(default)s)")
     p.add_argument("--dataset", default=d.dataset)
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -40,6 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=d.threads, help="torch threads (0: default)")
     p.add_argument("--data-root", default=None)
     p.add_argument("--out", default=d.out, help="bundle path without suffix")
+    p.add_argument("--init", default="", metavar="BUNDLE",
+                   help="start from a trained bundle's weights (the static encoder of paper "
+                        "002 from a pretrained backbone)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.resume.*")
     p.add_argument("--force", action="store_true", help="replace an existing bundle at OUT")
 

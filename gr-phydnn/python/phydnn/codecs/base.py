@@ -160,6 +160,12 @@ class Transmitter(_Side):
         payload follows the channel (the separation baseline's code rate) chooses here. Most
         ignore it."""
 
+    def set_budget(self, macs: float) -> Any:
+        """A compute budget of ``macs`` MACs per image on the device (paper 002); codecs
+        without one refuse it."""
+        raise ConfigError(f"budget={macs:g}: the {self.codec_name} codec has no compute "
+                          f"budget (only multi-exit codecs take one)")
+
     def complexity(self) -> tuple[int, int]:
         """(parameters, MACs per image) of what the device runs (paper 003 Table III)."""
         raise NotImplementedError
@@ -174,8 +180,10 @@ class Receiver(_Side):
         if codec_field != 0:
             raise ValueError(f"codec field {codec_field}; {self.codec_name} sends 0")
 
-    def values_per_image(self, codec_field: int) -> int:
-        """L: values per image the transmitter sends with this codec field."""
+    def values_per_image(self, codec_field: int, n_images: int = 1) -> int:
+        """L: values per image the transmitter sends with this codec field in a batch of
+        ``n_images`` (a batch's side information, e.g. a multi-exit batch's exit map, is
+        spread over its rows)."""
         return int(self.card["values_per_image"])
 
     def decode(self, payload: RxPayload) -> CodecOutput:

@@ -93,6 +93,26 @@ class EndToEndCodec(Codec):
         return [{"params": list(net.parameters()), "lr": lr}]
 
     @classmethod
+    def loss(cls, out: dict[str, Any], y: torch.Tensor) -> torch.Tensor:
+        """The task loss of one training batch (default: cross-entropy of ``logits``); the
+        trainer adds beta times ``out['regulariser']``."""
+        return nn.functional.cross_entropy(out["logits"], y)
+
+    @classmethod
+    def initialise(cls, net: nn.Module, bundle: str) -> None:
+        """Start training from a trained bundle's weights (``--init``); most codecs train
+        from scratch and refuse it."""
+        from phydnn.errors import ConfigError
+        raise ConfigError(f"--init is not allowed for codec {cls.name}: it trains from "
+                          f"scratch")
+
+    @classmethod
+    def calibrate(cls, net: nn.Module, val: Any) -> dict[str, Any]:
+        """After training, on the validation split: anything the network must learn from
+        data without gradients (buffers), and card fields (default: nothing)."""
+        return {}
+
+    @classmethod
     def admissible(cls, net: nn.Module, snr_db: float) -> bool:
         """Whether this epoch's network may be the one saved (default: any); admissible
         epochs win over the others, then the best validation accuracy."""

@@ -69,7 +69,7 @@ class PhyDNNReceiver(Receiver):
         super().__init__(card, PhyDNNCodec.payload_spec(card))
         self.model, self.receiver = model, check_choice("receiver", receiver, RECEIVERS)
 
-    def values_per_image(self, codec_field: int) -> int:
+    def values_per_image(self, codec_field: int, n_images: int = 1) -> int:
         return self.model.positions_per_image
 
     def weights(self, symbols: torch.Tensor, noise_var: torch.Tensor,

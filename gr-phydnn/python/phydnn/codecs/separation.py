@@ -268,7 +268,7 @@ class SeparationReceiver(Receiver):
     def check_field(self, codec_field: int) -> None:
         self.coding.check_field(codec_field)
 
-    def values_per_image(self, codec_field: int) -> int:
+    def values_per_image(self, codec_field: int, n_images: int = 1) -> int:
         return self.coding.budget_bits
 
     @torch.no_grad()

@@ -383,7 +383,7 @@ class VFEReceiver(Receiver):
             raise ValueError(f"codec field {codec_field} active dimensions; this VFE sends "
                              f"{self.net.values}")
 
-    def values_per_image(self, codec_field: int) -> int:
+    def values_per_image(self, codec_field: int, n_images: int = 1) -> int:
         return int(codec_field)
 
     @torch.no_grad()

@@ -105,8 +105,8 @@ class RxTail(_Endpoint):
         """Data symbols per image with codec field 0."""
         return self.symbols_per_image(0)
 
-    def symbols_per_image(self, codec_field: int) -> int:
-        return symbols_per_image(self.spec, self.side.values_per_image(codec_field))
+    def symbols_per_image(self, codec_field: int, n_images: int = 1) -> int:
+        return symbols_per_image(self.spec, self.side.values_per_image(codec_field, n_images))
 
     def check(self, header: PhyHeader) -> int:
         """The data symbols per image a segment must carry, or HeaderError with the reason
@@ -115,12 +115,12 @@ class RxTail(_Endpoint):
             self.side.check_field(header.codec_field)
         except ValueError as err:
             raise HeaderError("codec_field", str(err)) from err
-        return self.symbols_per_image(header.codec_field)
+        return self.symbols_per_image(header.codec_field, header.n_images)
 
     def classify(self, batch: ReceivedBatch) -> Prediction:
         """Class probabilities for every image of ``batch``."""
         field = batch.header.codec_field if batch.header is not None else 0
-        values = self.side.values_per_image(field)
+        values = self.side.values_per_image(field, batch.n_images)
         sym = batch.symbols.reshape(batch.n_images, -1)
         nv = batch.noise_var.reshape(batch.n_images, -1)
         payload = unmap_symbols(self.spec, sym, nv, values, field)

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from phydnn.checkpoint import bundle_paths, load_bundle, save_bundle
@@ -61,6 +60,7 @@ class CodecTrainConfig:
     threads: int = 0
     weights_dtype: str = "float16"     # stored precision (computed in float32)
     out: str = "models/fmnist_dtjscc"
+    init: str = ""                     # a bundle to start from (codecs that take one)
     data_root: str | None = None
     resume: bool = False
     force: bool = False
@@ -135,6 +135,8 @@ class _Run:
         self.train, self.val = carve_validation(full, cfg.val_images, cfg.seed)
         self.net = self.codec.build(cfg.arch, full.input_shape[0], full.num_classes,
                                     full.input_shape)
+        if cfg.init:
+            self.codec.initialise(self.net, cfg.init)
         groups = self.codec.optimiser_groups(self.net, cfg.lr, cfg.arch)
         self.opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.steps = num_batches(len(self.train), cfg.batch_size, drop_last=True)
@@ -162,7 +164,7 @@ class _Run:
                        total=self.steps, desc=f"epoch {epoch + 1}/{cfg.epochs}")
         for x, y in bar:
             out = net(x, self.noise_var(len(y), gen), cfg.tau)
-            ce = F.cross_entropy(out["logits"], y)
+            ce = self.codec.loss(out, y)
             loss = ce + beta * out["regulariser"]
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -240,6 +242,9 @@ class _Run:
                  for k, v in self.best_state.items()}
         net.load_state_dict(state)
         net.eval()
+        calibration = self.codec.calibrate(net, self.val)
+        state = {k: state[k] if k in state and state[k].shape == v.shape else v
+                 for k, v in net.state_dict().items()}     # what calibrate() set, unrounded
         t0 = time.perf_counter()
         table = {f"{s:.1f}": {r: round(codec_accuracy(net, self.test, s, r), 4)
                               for r in self.codec.receivers}
@@ -254,7 +259,7 @@ class _Run:
             "symbols_per_image": symbols_per_image(net.payload_spec(), net.values),
             "tx_params": count_params(net.encoder) + _shared_params(net),
             "tx_macs": int(tx_macs), "rx_params": count_params(net.decoder) + _shared_params(net),
-            "accuracy_vs_snr": table, "eval_images": len(self.test), "eval_seed": 0,
+            **calibration, "accuracy_vs_snr": table, "eval_images": len(self.test), "eval_seed": 0,
             "eval_time_s": round(time.perf_counter() - t0, 1),
             "validation": {"images": len(self.val), "snr_db": cfg.val_snr,
                            "best_accuracy": round(self.best[0][1], 4), "best_epoch": self.best[1],
