@@ -125,6 +125,8 @@ def decode_exit_map(codec_field: int, values: np.ndarray, noise_var: np.ndarray,
 
 
 def map_columns(n_images: int, k_exits: int) -> int:
-    """Extra values per image that hold a mixed batch's map (spread over the rows)."""
+    """Extra values per image that hold a mixed batch's map (spread over the rows): real
+    values of an analog payload (two per symbol), or PSK symbols of a psk payload (one +-1
+    value each, on two antipodal points)."""
     return math.ceil(exit_map_values(n_images, k_exits) / n_images)
 

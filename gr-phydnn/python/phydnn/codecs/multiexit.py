@@ -20,6 +20,16 @@ the confidences of the validation images (carved from the training set) are stor
 transmitter's bundle, so that any budget's thresholds (Alg. 2, :mod:`phydnn.codecs.budget`)
 are found on the device (:meth:`MultiExitTransmitter.set_budget`), never on the test set.
 
+Digital mode (``psk_bits=b``): each exit's 16 values, as 8 pairs, are quantised to the
+nearest of 2^b learned two-dimensional codewords (one codebook per exit), codeword j sent as
+point j of 2^b-PSK (8 symbols per image, as the analog payload's 8). Trained with the channel
+in the graph, as PhyDNN's embedding layer is: the receiver's codeword is the posterior mean
+sum_j p(j | y) c_j over the received symbol, the encoder's gradient passes straight through
+the quantiser, and the codebook learns from the task loss and a VQ-VAE term
+||sg(u) - c||^2 + 0.25 ||u - sg(c)||^2 (the regulariser). The codewords start on the circle
+in the order of the PSK points, so that neighbouring codewords sit on neighbouring points.
+``--init`` starts it from a trained analog bundle (:meth:`MultiExitCodec.initialise`).
+
 The batch's exits reach the server in the codec field and, for a batch that mixes exits, an
 exit map in the payload (:mod:`phydnn.codecs.exitmap`): rows sorted by exit, the map after
 the 16 values of each row. A map that fails its check routes no image: those images get the
@@ -42,11 +52,54 @@ from phydnn.codecs.exitmap import MIXED, decode_exit_map, encode_exit_map, field
 from phydnn.codecs.layers import ChannelDecoder, ChannelEncoder, awgn
 from phydnn.codecs.registry import register_codec
 from phydnn.data import ImageDataset, iterate_batches
-from phydnn.errors import ConfigError
+from phydnn.errors import CheckpointError, ConfigError
 from phydnn.models.complexity import count_macs, count_params
 from phydnn.models.msdnet import MSDNet
+from phydnn.phy.constellation import psk_points
 
-__all__ = ["MultiExitCodec", "MultiExitNet", "MultiExitReceiver", "MultiExitTransmitter"]
+__all__ = ["MultiExitCodec", "MultiExitNet", "MultiExitReceiver", "MultiExitTransmitter",
+           "PairCodebook"]
+
+
+class PairCodebook(nn.Module):
+    """One learned codebook of 2^b two-dimensional codewords per exit, and the PSK it is
+    sent on: quantisation at the transmitter, the posterior-mean codeword at the receiver."""
+
+    def __init__(self, exits: int, bits: int) -> None:
+        super().__init__()
+        self.order = 1 << int(bits)
+        pts = torch.from_numpy(psk_points(self.order)).to(torch.complex64)
+        self.register_buffer("points", pts, persistent=False)   # fixed: not in the bundle
+        start = 0.9 * torch.stack([pts.real, pts.imag], 1)
+        self.words = nn.Parameter(start.repeat(exits, 1, 1))
+
+    def quantise(self, u: Tensor, k: int) -> Tensor:
+        """Values (N, 2P) -> codeword indices (N, P)."""
+        pairs = u.view(len(u), -1, 2)
+        return torch.cdist(pairs, self.words[k].unsqueeze(0).expand(len(u), -1, -1)).argmin(2)
+
+    def receive(self, y: Tensor, noise_var: Tensor, k: int) -> Tensor:
+        """Received symbols (N, P) complex, their complex noise variance (N, P) -> the
+        posterior-mean codewords as values (N, 2P)."""
+        d = (y.unsqueeze(-1) - self.points).abs() ** 2                       # (N, P, M)
+        post = torch.softmax(-d / noise_var.unsqueeze(-1).clamp_min(1e-6), -1)
+        return (post @ self.words[k]).reshape(len(y), -1)
+
+    def channel(self, u: Tensor, noise_var: Tensor | float, k: int,
+                generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Training / torch link: quantise, send on PSK, receive (straight through to the
+        encoder); returns (received values, VQ-VAE loss)."""
+        j = self.quantise(u, k)
+        c = self.words[k][j].reshape(u.shape)
+        nv = noise_var.view(-1, 1) if isinstance(noise_var, Tensor) else \
+            torch.full((len(u), 1), float(noise_var))
+        sym = self.points[j]
+        noise = torch.complex(torch.randn(sym.shape, generator=generator),
+                              torch.randn(sym.shape, generator=generator))
+        y = sym + noise * (nv / 2).sqrt()
+        got = self.receive(y, nv.expand(sym.shape), k)
+        vq = F.mse_loss(c, u.detach()) + 0.25 * F.mse_loss(u, c.detach())
+        return got + (u - u.detach()), vq
 
 
 class _Device(nn.Module):
@@ -132,21 +185,41 @@ class MultiExitNet(nn.Module):
     def __init__(self, in_channels: int = 1, num_classes: int = 10,
                  layers: tuple[int, ...] = (5, 3, 3, 3, 2), c1: int = 16, c2: int = 32,
                  g1: int = 8, g2: int = 16, features: int = 64, values: int = 16,
-                 pilot_spacing: int = 16, calibration_images: int = 0) -> None:
+                 pilot_spacing: int = 16, calibration_images: int = 0,
+                 psk_bits: int = 0) -> None:
         super().__init__()
+        if psk_bits and (values % 2 or not 1 <= psk_bits <= 8):
+            raise ConfigError(f"arch psk_bits={psk_bits} with values={values} is not allowed; "
+                              f"psk_bits in 1..8 and an even number of values")
         backbone = MSDNet(in_channels, tuple(layers), c1, c2, g1, g2, features)
         self.encoder = _Device(backbone, num_classes, values, calibration_images)
         self.decoder = nn.ModuleList(nn.Sequential(ChannelDecoder(values),
                                                    nn.Linear(values, num_classes))
                                      for _ in layers)
+        self.codebook = PairCodebook(len(layers), psk_bits) if psk_bits else None
         self.values, self.pilot_spacing = int(values), int(pilot_spacing)
+        self.psk_bits = int(psk_bits)
 
     @property
     def k_exits(self) -> int:
         return self.encoder.k_exits
 
+    @property
+    def symbols(self) -> int:
+        """Data symbols of one image's features (8 for 16 values, analog or PSK)."""
+        return self.values // 2 if self.psk_bits else -(-self.values // 2)
+
     def payload_spec(self) -> PayloadSpec:
+        if self.psk_bits:
+            return PayloadSpec("psk", self.psk_bits, 0).check()
         return PayloadSpec("analog", 0, self.pilot_spacing).check()
+
+    def through_channel(self, v: Tensor, noise_var: Tensor | float, k: int,
+                        generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Exit k's values through the torch channel: (received values, VQ loss or 0)."""
+        if self.codebook is None:
+            return awgn(v, noise_var, generator), torch.zeros(())
+        return self.codebook.channel(v, noise_var, k, generator)
 
     def exit_macs(self, input_shape: tuple[int, int, int]) -> list[int]:
         """C_k: MACs per image of leaving at exit k (k = 1..K)."""
@@ -155,28 +228,46 @@ class MultiExitNet(nn.Module):
 
     def forward(self, x: Tensor, noise_var: Tensor, tau: float = 1.0) -> dict[str, Any]:
         feats = self.encoder.backbone(x)
-        rx, local, err = [], [], torch.zeros((), device=x.device)
+        rx, local = [], []
+        err, reg = torch.zeros((), device=x.device), torch.zeros((), device=x.device)
         for k, f in enumerate(feats):
             v = self.encoder.channel[k](f)
-            y = awgn(v, noise_var)
+            y, vq = self.through_channel(v, noise_var, k)
             rx.append(self.decoder[k](y))
             local.append(self.encoder.confidence[k](f))
             err = err + F.mse_loss(y, v).detach() / len(feats)
+            reg = reg + vq
         return {"logits": rx[-1], "exit_logits": rx, "confidence_logits": local,
-                "regulariser": torch.zeros((), device=x.device), "symbol_errors": err}
+                "regulariser": reg, "symbol_errors": err}
 
     @torch.no_grad()
     def exit_logits(self, x: Tensor, noise_var: float,
                     generator: torch.Generator | None = None) -> list[Tensor]:
         """Every exit's received logits through the channel (one noise draw per exit)."""
-        return [dec(awgn(enc(f), noise_var, generator)) for dec, enc, f in
-                zip(self.decoder, self.encoder.channel, self.encoder.backbone(x), strict=True)]
+        feats = self.encoder.backbone(x)
+        return [self.decoder[k](self.through_channel(self.encoder.channel[k](f), noise_var, k,
+                                                     generator)[0])
+                for k, f in enumerate(feats)]
 
     def simulate(self, x: Tensor, noise_var: float, receiver: str = "soft",
                  generator: torch.Generator | None = None) -> Tensor:
         """The last exit's logits (the full budget)."""
         f = self.encoder.backbone(x)[-1]
-        return self.decoder[-1](awgn(self.encoder.channel[-1](f), noise_var, generator))
+        k = self.k_exits - 1
+        return self.decoder[k](self.through_channel(self.encoder.channel[k](f), noise_var, k,
+                                                    generator)[0])
+
+
+def _map_on_air(map_values: np.ndarray, size: int, book: PairCodebook | None) -> np.ndarray:
+    """The map's +-1 values padded to ``size``: analog values (padding 0), or PSK points 0
+    (+1) and M/2 (-1) (padding point 0)."""
+    if book is None:
+        out = np.zeros(size, np.float32)
+        out[:len(map_values)] = map_values
+        return out
+    out = np.zeros(size, np.uint8)
+    out[:len(map_values)] = np.where(map_values > 0, 0, book.order // 2)
+    return out
 
 
 class MultiExitTransmitter(Transmitter):
@@ -217,14 +308,20 @@ class MultiExitTransmitter(Transmitter):
         self.images += len(exits)
         self.exit_counts += np.bincount(exits, minlength=self.net.k_exits)
         order = np.argsort(exits, kind="stable")
-        rows = values.numpy()[order]
+        book = self.net.codebook
+        if book is None:
+            rows = values.numpy()[order].astype(np.float32)
+        else:                                  # codeword indices, exit by exit
+            ranked, sorted_values = exits[order], values[torch.from_numpy(order)]
+            rows = np.concatenate([book.quantise(sorted_values[torch.from_numpy(ranked == k)],
+                                                 int(k)).numpy() for k in np.unique(ranked)])
+            rows = rows.astype(np.uint8)
         field, map_values = encode_exit_map(exits, self.net.k_exits)
         if len(map_values):
             cols = map_columns(len(exits), self.net.k_exits)
-            extra = np.zeros(len(exits) * cols, np.float32)
-            extra[:len(map_values)] = map_values
+            extra = _map_on_air(map_values, len(exits) * cols, book)
             rows = np.concatenate([rows, extra.reshape(len(exits), cols)], 1)
-        return TxPayload(rows.astype(np.float32), field)
+        return TxPayload(rows, field)
 
     def complexity(self) -> tuple[int, int]:
         """Device parameters; MACs per image at the current budget (as validated)."""
@@ -243,26 +340,45 @@ class MultiExitReceiver(Receiver):
     def check_field(self, codec_field: int) -> None:
         field_exits(codec_field, self.net.k_exits)
 
+    @property
+    def _width(self) -> int:
+        """Values per image of the features: 16 analog values, or 8 PSK points."""
+        return self.net.symbols if self.net.psk_bits else self.net.values
+
     def values_per_image(self, codec_field: int, n_images: int = 1) -> int:
         if codec_field & MIXED:
-            return self.net.values + map_columns(n_images, self.net.k_exits)
-        return self.net.values
+            return self._width + map_columns(n_images, self.net.k_exits)
+        return self._width
+
+    def _map_soft(self, payload: RxPayload) -> tuple[np.ndarray, np.ndarray]:
+        """The map's received values as +-1 soft values and their noise variance (PSK:
+        the projection onto point 0, whose antipode is point M/2)."""
+        w = self._width
+        y, nv = payload.values[:, w:].reshape(-1), payload.noise_var[:, w:].reshape(-1)
+        if self.net.codebook is None:
+            return y, nv
+        p0 = complex(self.net.codebook.points[0])
+        return np.real(y * np.conj(p0)).astype(np.float32), nv / 2
 
     @torch.no_grad()
     def decode(self, payload: RxPayload) -> CodecOutput:
-        n, v, k_exits = payload.n_images, self.net.values, self.net.k_exits
-        exits = decode_exit_map(payload.codec_field, payload.values[:, v:].reshape(-1),
-                                payload.noise_var[:, v:].reshape(-1),
-                                payload.erased[:, v:].reshape(-1), n, k_exits)
+        n, w, k_exits = payload.n_images, self._width, self.net.k_exits
+        soft, nv = self._map_soft(payload)
+        exits = decode_exit_map(payload.codec_field, soft, nv,
+                                payload.erased[:, w:].reshape(-1), n, k_exits)
         probs = np.full((n, self.num_classes), 1.0 / self.num_classes, np.float32)
         if exits is None:
             return CodecOutput(probs, {"exits": None, "exit_map_failed": True})
         order = np.argsort(exits, kind="stable")
         ranked = exits[order]
-        rows = torch.from_numpy(np.ascontiguousarray(payload.values[:, :v], np.float32))
+        rows = torch.from_numpy(np.ascontiguousarray(payload.values[:, :w]))
+        nv_rows = torch.from_numpy(np.ascontiguousarray(payload.noise_var[:, :w], np.float32))
         for k in np.unique(ranked):
-            mine = ranked == k
-            logits = self.net.decoder[int(k)](rows[torch.from_numpy(mine)])
+            mine = torch.from_numpy(ranked == k)
+            got = (rows[mine].float() if self.net.codebook is None else
+                   self.net.codebook.receive(rows[mine], nv_rows[mine], int(k)))
+            logits = self.net.decoder[int(k)](got)
+            mine = mine.numpy()
             probs[order[mine]] = F.softmax(logits, 1).numpy()
         return CodecOutput(probs, {"exits": exits, "exit_map_failed": False})
 
@@ -280,14 +396,33 @@ class MultiExitCodec(EndToEndCodec):
     dense layers, the last block ``last_layers``, the others ``layers``: with the default
     widths the five exits' cumulative MACs grow by about 6 M each up to ResNet-20's."""
 
-    tx_keys = ("encoder.",)
-    rx_keys = ("decoder.",)
+    tx_keys = ("encoder.", "codebook.")
+    rx_keys = ("decoder.", "codebook.")
     card_snrs = (0.0, 6.0, 12.0, 18.0)
 
     @classmethod
     def default_arch(cls) -> dict[str, Any]:
         return {"exits": 5, "first_layers": 5, "layers": 3, "last_layers": 2, "c1": 16,
-                "c2": 32, "g1": 8, "g2": 16, "features": 64, "values": 16, "pilot_spacing": 16}
+                "c2": 32, "g1": 8, "g2": 16, "features": 64, "values": 16, "pilot_spacing": 16,
+                "psk_bits": 0}
+
+    @classmethod
+    def initialise(cls, net: MultiExitNet, bundle: str) -> None:
+        """The weights of a trained multi-exit bundle of the same network (the digital mode
+        from the analog one); the codebook, if the bundle has none, starts on the circle."""
+        from phydnn.checkpoint import load_bundle
+        state, card = load_bundle(bundle)
+        if card.get("codec") != cls.name:
+            raise CheckpointError(f"{bundle} is a {card.get('codec')} bundle; --init of "
+                                  f"{cls.name} takes a {cls.name} bundle")
+        state = {k: v.float() for k, v in state.items()
+                 if not k.startswith("codebook.") and k != "encoder.calibration"}
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith("codebook.")
+                   and k != "encoder.calibration"]
+        if missing or unexpected:
+            raise CheckpointError(f"{bundle}: weights do not fit this network (missing "
+                                  f"{missing[:3]}, unexpected {list(unexpected)[:3]})")
 
     @classmethod
     def build(cls, arch, in_channels, num_classes, input_shape,
@@ -295,7 +430,7 @@ class MultiExitCodec(EndToEndCodec):
         a = {**cls.default_arch(), **arch}
         return MultiExitNet(in_channels, num_classes, _layers(a), int(a["c1"]), int(a["c2"]),
                             int(a["g1"]), int(a["g2"]), int(a["features"]), int(a["values"]),
-                            int(a["pilot_spacing"]), calibration_images)
+                            int(a["pilot_spacing"]), calibration_images, int(a["psk_bits"]))
 
     @classmethod
     def build_from_card(cls, card: dict[str, Any]) -> MultiExitNet:

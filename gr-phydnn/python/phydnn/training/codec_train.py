@@ -278,7 +278,8 @@ def net_arch(codec: type, arch: dict[str, Any]) -> dict[str, Any]:
 
 
 def _shared_params(net: nn.Module) -> int:
-    return count_params(net.codebook) if hasattr(net, "codebook") else 0
+    book = getattr(net, "codebook", None)
+    return count_params(book) if book is not None else 0
 
 
 def bytes_per_image(net: nn.Module) -> float | None:
