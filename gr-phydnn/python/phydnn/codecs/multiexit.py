@@ -53,6 +53,7 @@ from phydnn.codecs.layers import ChannelDecoder, ChannelEncoder, awgn
 from phydnn.codecs.registry import register_codec
 from phydnn.data import ImageDataset, iterate_batches
 from phydnn.errors import CheckpointError, ConfigError
+from phydnn.link.payload import symbols_per_image
 from phydnn.models.complexity import count_macs, count_params
 from phydnn.models.msdnet import MSDNet
 from phydnn.phy.constellation import psk_points
@@ -197,8 +198,10 @@ class MultiExitNet(nn.Module):
                                                    nn.Linear(values, num_classes))
                                      for _ in layers)
         self.codebook = PairCodebook(len(layers), psk_bits) if psk_bits else None
-        self.values, self.pilot_spacing = int(values), int(pilot_spacing)
+        self.dims, self.pilot_spacing = int(values), int(pilot_spacing)
         self.psk_bits = int(psk_bits)
+        # payload values per image: the 16 real values, or 8 point indices of their pairs
+        self.values = self.dims // 2 if psk_bits else self.dims
 
     @property
     def k_exits(self) -> int:
@@ -207,7 +210,7 @@ class MultiExitNet(nn.Module):
     @property
     def symbols(self) -> int:
         """Data symbols of one image's features (8 for 16 values, analog or PSK)."""
-        return self.values // 2 if self.psk_bits else -(-self.values // 2)
+        return symbols_per_image(self.payload_spec(), self.values)
 
     def payload_spec(self) -> PayloadSpec:
         if self.psk_bits:
@@ -239,15 +242,6 @@ class MultiExitNet(nn.Module):
             reg = reg + vq
         return {"logits": rx[-1], "exit_logits": rx, "confidence_logits": local,
                 "regulariser": reg, "symbol_errors": err}
-
-    @torch.no_grad()
-    def exit_logits(self, x: Tensor, noise_var: float,
-                    generator: torch.Generator | None = None) -> list[Tensor]:
-        """Every exit's received logits through the channel (one noise draw per exit)."""
-        feats = self.encoder.backbone(x)
-        return [self.decoder[k](self.through_channel(self.encoder.channel[k](f), noise_var, k,
-                                                     generator)[0])
-                for k, f in enumerate(feats)]
 
     def simulate(self, x: Tensor, noise_var: float, receiver: str = "soft",
                  generator: torch.Generator | None = None) -> Tensor:
@@ -343,7 +337,7 @@ class MultiExitReceiver(Receiver):
     @property
     def _width(self) -> int:
         """Values per image of the features: 16 analog values, or 8 PSK points."""
-        return self.net.symbols if self.net.psk_bits else self.net.values
+        return self.net.values
 
     def values_per_image(self, codec_field: int, n_images: int = 1) -> int:
         if codec_field & MIXED:
