@@ -80,6 +80,8 @@ def test_a_budget_is_met_on_the_images_it_was_planned_on_and_refused_below_exit_
         assert budget * 0.95 <= plan.val_macs <= budget
         assert plan.val_fractions.sum() == pytest.approx(1.0)
     assert plan_budget(conf, costs, 40e6).val_macs == costs[-1]
+    tight = plan_budget(conf, costs, 6.01e6)          # no r fits: all leave at exit 1
+    assert tight.val_macs == costs[0] and tight.val_fractions[0] == 1.0
     with pytest.raises(ConfigError, match="budget"):
         plan_budget(conf, costs, 5e6)
 

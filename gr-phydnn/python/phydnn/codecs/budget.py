@@ -10,9 +10,11 @@ budgeted batch classification of MSDNet (Huang et al. 2018, Sec. 5; its
   the intent.
 - The budget is per image (Table IV's MACs per image; Eq. 6 writes it per batch of N, the
   same thing times N). r is found by bisection so that the *realised* mean cost on the
-  validation images, sum_k (exits at k / n) C_k, stays under the budget by a margin of two
-  standard errors of a mean over ``n_test`` images (so that a test set of that size, drawn
-  like the validation set, realises at most the budget), not by the expected cost of Eq. 17.
+  validation images, sum_k (exits at k / n) C_k, stays under the budget by a margin of
+  :data:`MARGIN_SE` standard errors of a mean over ``n_test`` images (so that a test set of
+  that size, drawn like the validation set, realises at most the budget), not by the
+  expected cost of Eq. 17. Where no r fits (a budget just above C_1), every image leaves at
+  exit 1.
 
 Confidence is the maximum softmax probability of an exit's classifier (Eq. 11-12), computed
 at the transmitter from its own features.
@@ -26,7 +28,10 @@ import numpy as np
 
 from phydnn.errors import ConfigError
 
-__all__ = ["Budget", "assign_exits", "exit_fractions", "find_thresholds", "plan_budget"]
+__all__ = ["MARGIN_SE", "Budget", "assign_exits", "exit_fractions", "find_thresholds",
+           "plan_budget"]
+
+MARGIN_SE = 3.0     # standard errors of a test-set mean kept between budget and plan
 
 
 def exit_fractions(r: float, exits: int) -> np.ndarray:
@@ -94,11 +99,15 @@ def plan_budget(confidence: np.ndarray, costs: np.ndarray, budget_macs: float,
         for _ in range(60):
             mid = 0.5 * (lo + hi)
             mean, se, _, _ = realise(mid)
-            if mean + 2 * se <= budget_macs:
+            if mean + MARGIN_SE * se <= budget_macs:
                 lo = mid
             else:
                 hi = mid
     mean, _, theta, spent = realise(lo)
+    if lo == -30.0:             # no r fits: every image leaves at exit 1 (C_1 <= budget)
+        theta = np.full(k_exits, -np.inf)
+        spent = np.full(len(confidence), costs[0])
+        mean = float(costs[0])
     exits = np.searchsorted(costs, spent)
     fractions = np.bincount(exits, minlength=k_exits) / len(spent)
     return Budget(float(budget_macs), float(np.exp(lo)), theta, float(mean), fractions)
