@@ -207,10 +207,16 @@ def test_a_codec_defined_in_a_test_runs_as_tx_and_rx_processes(toy, toy_env):
     env = flowgraph_env()
     rx_p = subprocess.Popen([sys.executable, str(rx), "--model", str(toy[2]), *common],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    seen = []          # the receiver's first status line: it is up and listening (an event)
+    for line in rx_p.stdout:
+        seen.append(line)
+        if "phydnn RX status" in line:
+            break
     tx_p = subprocess.run([sys.executable, str(tx), "--model", str(toy[1]), *common,
                            "--snr-db", "12"], capture_output=True, text=True, env=env,
                           timeout=120)
     out, _ = rx_p.communicate(timeout=120)
+    out = "".join(seen) + out
     assert tx_p.returncode == 0 and "phydnn TX summary" in tx_p.stdout, tx_p.stdout[-2000:]
     got = parse_summary(out)
     assert got["images"] == 640 and got["accuracy"] > 50, out[-2000:]

@@ -55,7 +55,9 @@ def test_vl_vfe_follows_the_channel_it_is_told_through_the_loopback(vl_digits, c
     sym = {f: per for f, (_, per, _) in runs.items()}
     assert sym["fixed"] == pytest.approx(-(-k10 // 2))
     assert sym["genie"] == pytest.approx(-(-k25 // 2))
-    assert sym["genie"] <= sym["pilots"] < sym["fixed"], sym
+    assert sym["genie"] <= sym["pilots"] <= sym["fixed"], sym
+    if sym["fixed"] > sym["genie"]:    # k10 and k25 may share a symbol count (two per symbol)
+        assert sym["pilots"] < sym["fixed"], sym
     for f, (got, _, ref) in runs.items():
         assert got["images"] == 640 and got["segments_lost"] == 0, f
         assert abs(got["accuracy"] - ref) <= 3.0, (f, got, ref)      # 640 images
