@@ -221,3 +221,31 @@ def test_the_psk_mode_sends_codeword_indices_and_its_map_on_antipodal_points(psk
     with pytest.raises(ConfigError, match="init"):
         train_codec(CodecTrainConfig(codec="deepjscc", dataset="digits", epochs=1,
                                      init=psk_model, val_images=300, out=psk_model + "_x"))
+
+
+def test_the_static_encoder_starts_from_a_backbone_and_refuses_one_that_does_not_fit(tmp_path):
+    """paper 002's static encoder: --init copies the ResNet's units (the encoder then
+    computes what the backbone computes up to its pooling), a bundle of another input shape
+    is refused, and one epoch on digits gives both sides over the analog payload."""
+    from phydnn.codecs.registry import get_codec
+    from phydnn.errors import CheckpointError
+    from phydnn.models.bundle import load_backbone
+
+    codec = get_codec("toc")
+    net = codec.build({}, 1, 10, (1, 28, 28))
+    codec.initialise(net, "models/fmnist_resnet20")
+    resnet, _ = load_backbone("models/fmnist_resnet20")
+    x = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():
+        want = torch.nn.Sequential(*list(resnet.units.values())[:-1])(x).mean(dim=(2, 3))
+        assert torch.allclose(net.encoder[1](net.encoder[0].eval()(x)), want, atol=1e-5)
+    rgb = codec.build({}, 3, 10, (3, 32, 32))
+    with pytest.raises(CheckpointError, match="does not fit"):
+        codec.initialise(rgb, "models/fmnist_resnet20")
+    out = tmp_path / "toc"
+    train_codec(CodecTrainConfig(codec="toc", dataset="digits", epochs=1, batch_size=64,
+                                 val_images=300, threads=1, out=str(out)))
+    tx, rx = load_transmitter(str(out)), load_receiver(str(out))
+    assert tx.spec.kind == "analog" and tx.encode(load_digits("test").images[:3].numpy()
+                                                  ).values.shape == (3, 16)
+    assert simulate_sides(tx, rx, load_digits("test"), 12.0) > 0.25      # chance: 0.1
