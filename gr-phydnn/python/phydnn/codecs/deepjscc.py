@@ -26,23 +26,16 @@ from phydnn.codecs.e2e import EndToEndCodec
 from phydnn.codecs.layers import conv_bn_relu
 from phydnn.codecs.registry import register_codec
 
-__all__ = ["DeepJSCC", "DeepJSCCCodec"]
+__all__ = ["AnalogClassifier", "DeepJSCC", "DeepJSCCCodec"]
 
 
-class DeepJSCC(nn.Module):
-    def __init__(self, in_channels: int = 1, num_classes: int = 10, width: int = 16,
-                 values: int = 32, hidden: int = 256, pilot_spacing: int = 16,
-                 input_shape: tuple[int, int, int] = (1, 28, 28)) -> None:
-        super().__init__()
-        self.values, self.pilot_spacing = int(values), int(pilot_spacing)
-        convs = nn.Sequential(conv_bn_relu(in_channels, width, 2),
-                              conv_bn_relu(width, 2 * width, 2), nn.Flatten())
-        with torch.no_grad():
-            flat = convs.eval()(torch.zeros(1, *input_shape)).shape[1]
-        self.encoder = nn.Sequential(convs, nn.Linear(flat, self.values), nn.Tanh())
-        self.decoder = nn.Sequential(nn.Linear(self.values, hidden), nn.ReLU(),
-                                     nn.Linear(hidden, hidden), nn.ReLU(),
-                                     nn.Linear(hidden, num_classes))
+class AnalogClassifier:
+    """What a network with an ``encoder`` to ``values`` tanh-bounded values and a
+    ``decoder`` from them to logits has as an ``analog`` codec (DeepJSCC here, paper 002's
+    static encoder in :mod:`phydnn.codecs.toc`): its payload, the two sides, the torch link."""
+
+    values: int
+    pilot_spacing: int
 
     def payload_spec(self) -> PayloadSpec:
         return PayloadSpec("analog", 0, self.pilot_spacing).check()
@@ -61,6 +54,22 @@ class DeepJSCC(nn.Module):
         noise = torch.randn(v.shape, generator=generator) * float(noise_var) ** 0.5
         return self.receive(v + noise, torch.full(v.shape, float(noise_var)),
                             torch.zeros(v.shape, dtype=torch.bool))
+
+
+class DeepJSCC(AnalogClassifier, nn.Module):
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, width: int = 16,
+                 values: int = 32, hidden: int = 256, pilot_spacing: int = 16,
+                 input_shape: tuple[int, int, int] = (1, 28, 28)) -> None:
+        super().__init__()
+        self.values, self.pilot_spacing = int(values), int(pilot_spacing)
+        convs = nn.Sequential(conv_bn_relu(in_channels, width, 2),
+                              conv_bn_relu(width, 2 * width, 2), nn.Flatten())
+        with torch.no_grad():
+            flat = convs.eval()(torch.zeros(1, *input_shape)).shape[1]
+        self.encoder = nn.Sequential(convs, nn.Linear(flat, self.values), nn.Tanh())
+        self.decoder = nn.Sequential(nn.Linear(self.values, hidden), nn.ReLU(),
+                                     nn.Linear(hidden, hidden), nn.ReLU(),
+                                     nn.Linear(hidden, num_classes))
 
     def forward(self, x: Tensor, noise_var: Tensor, tau: float = 1.0) -> dict[str, Tensor]:
         v = self.encoder(x)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from phydnn.codecs.base import PayloadSpec
+from phydnn.codecs.deepjscc import AnalogClassifier
 from phydnn.codecs.e2e import EndToEndCodec
 from phydnn.codecs.layers import ChannelDecoder, ChannelEncoder, awgn
 from phydnn.codecs.registry import register_codec
@@ -37,7 +37,7 @@ class _Pool(nn.Module):
         return x.mean(dim=(2, 3))
 
 
-class TOCNet(nn.Module):
+class TOCNet(AnalogClassifier, nn.Module):
     def __init__(self, in_channels: int = 1, num_classes: int = 10, depth: int = 20,
                  values: int = 16, pilot_spacing: int = 16) -> None:
         super().__init__()
@@ -47,21 +47,6 @@ class TOCNet(nn.Module):
                                      ChannelEncoder(units[-1].bn2.num_features, values))
         self.decoder = nn.Sequential(ChannelDecoder(values), nn.Linear(values, num_classes))
         self.values, self.pilot_spacing = int(values), int(pilot_spacing)
-
-    def payload_spec(self) -> PayloadSpec:
-        return PayloadSpec("analog", 0, self.pilot_spacing).check()
-
-    @torch.no_grad()
-    def transmit(self, x: Tensor) -> Tensor:
-        return self.encoder(x).to(torch.float32)
-
-    def receive(self, values: Tensor, noise_var: Tensor, erased: Tensor,
-                receiver: str = "soft") -> Tensor:
-        return self.decoder(values[:, :self.values].float())     # erased values come as 0
-
-    def simulate(self, x: Tensor, noise_var: float, receiver: str = "soft",
-                 generator: torch.Generator | None = None) -> Tensor:
-        return self.decoder(awgn(self.transmit(x), noise_var, generator))
 
     def forward(self, x: Tensor, noise_var: Tensor, tau: float = 1.0) -> dict[str, Tensor]:
         v = self.encoder(x)
