@@ -125,6 +125,41 @@ def test_itu_indoor_b_is_equalised_and_its_snr_reported_after_the_equaliser():
     assert raw["ser"] >= 5 * eq["ser"]
 
 
+def test_every_burst_after_a_long_silence_is_delivered_at_0_db():
+    """30 single-segment batches (the framer's lead ramp and tail) with 50 000 symbols of
+    silence between them, as a radio idles between bursts, at 0 dB with CFO 1e-3 and 50 ppm:
+    every one delivered. In the silence the timing loop hears only noise and its average
+    period walks; held to +-200 ppm the lead ramp pulls it back (at the former +-5000 ppm it
+    reached 4500 ppm, and 1-2 headers in 20 failed their CRC)."""
+    from gnuradio import blocks, filter, gr
+
+    from conftest import poll
+    from phydnn.blocks import channel_sim, deframer
+    from phydnn.blocks.framer import BATCH_TAIL, rrc_taps
+    from phydnn.blocks.pdu import split_pdu
+    from phydnn.link.segment import LEAD_RAMP, frame_payload, segment_batch
+    from phydnn.phy.constellation import psk_points
+
+    pts, rng, frames, gap = psk_points(4).astype(np.complex64), np.random.default_rng(5), 30, 50_000
+    bursts = []
+    for b in range(frames):
+        h, part = segment_batch(rng.integers(0, 4, 4096), b, 16, "0123abcd", 2, 16384)[0]
+        bursts += [frame_payload(h, pts[part], BATCH_TAIL, LEAD_RAMP),
+                   np.zeros(gap, np.complex64)]
+    symbols = np.concatenate(bursts)
+    tb = gr.top_block()
+    de = deframer("", 2, status_interval_s=0)
+    dbg = blocks.message_debug()
+    tb.connect(blocks.vector_source_c(symbols.tolist()),
+               filter.interp_fir_filter_ccf(2, rrc_taps(2, 0.35).tolist()),
+               channel_sim(0.0, 1e-3, 50.0, 0.37, seed=6), de)
+    tb.msg_connect(de, "segments", dbg, "store")
+    tb.run()
+    poll(lambda: de.sync.nitems_read(0) >= len(symbols) - gap, 60, "the last burst read")
+    got = {split_pdu(dbg.get_message(i))[0].get("batch_id") for i in range(dbg.num_messages())}
+    assert set(range(frames)) <= got, sorted(set(range(frames)) - got)
+
+
 def test_loopback_flowgraph_matches_the_torch_path_at_12_db(capsys):
     """phydnn_loopback.grc on 2000 Fashion-MNIST test images, 12 dB, CFO, clock and timing
     offsets: every image gets a prediction within 1 point of the torch simulation path."""

@@ -165,7 +165,8 @@ def test_link_monitor_counts_accuracy_delivery_refusals_and_shows_the_summary(qa
 def test_after_the_idle_timeout_a_batch_never_heard_is_counted_apart_not_scored(capsys):
     """Batch 0 of 2 arrives (here: every position erased), batch 1 never does; after the idle
     timeout the summary scores batch 0 alone, counts batch 1's images as never seen, and
-    gives the accuracy of all sent with those counted as wrong."""
+    gives the accuracy of all sent with those counted as wrong; batch 1's segment counts as
+    lost (a batch of one segment that never arrived is a segment not delivered)."""
     from phydnn.blocks import tail_rx
     from phydnn.link.segment import ReceivedBatch
     from phydnn.programs import parse_summary
@@ -181,3 +182,4 @@ def test_after_the_idle_timeout_a_batch_never_heard_is_counted_apart_not_scored(
     assert rx.done.is_set() and got["images"] == 64 and got["never_seen"] == 64
     assert got["accuracy"] == pytest.approx(100 * rx.correct / 64, abs=0.01)
     assert got["accuracy_all"] == pytest.approx(100 * rx.correct / 128, abs=0.01)
+    assert got["segments_lost"] == 2 and rx.status_counts()["segments_lost"] == 2

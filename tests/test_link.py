@@ -221,6 +221,29 @@ def test_truncated_segment_is_refused_with_its_reason():
     assert len(PREAMBLE) == len(RAMP) + len(SYNC_WORD)
 
 
+def test_whole_16_psk_segments_at_0_db_pass_the_pilot_tail_check_and_cut_ones_do_not():
+    """A 16-PSK segment (one 64-image batch of 196 symbols each) at 0 dB: 300 noise draws
+    are all taken whole (the pilots' power against the noise, the former check, refused
+    1.5 %: 300 would all pass 1 time in 100); the same segment with its last 2000 payload
+    symbols replaced by noise, or by another burst's data, is refused as truncated."""
+    pts = psk_points(16).astype(np.complex64)
+    rng = np.random.default_rng(16)
+    h, part = segment_batch(rng.integers(0, 16, 64 * 196), 0, 64, "0123abcd", 4, 16384)[0]
+    assert h.pilot_spacing and len(part) == 64 * 196
+    clean = frame_symbols(h, part, pts)[len(RAMP):] * np.exp(0.7j)
+    sync = SegmentSync(pts)
+    for _ in range(300):
+        got = sync.process(_awgn(clean, 0.0, rng).astype(np.complex64))
+        assert len(got.payload) == len(part)
+    other = pts[rng.integers(0, 16, 2000)]
+    for tail in (np.zeros(2000, np.complex64), other):
+        cut = clean.copy()
+        cut[len(cut) - 2000:] = tail
+        with pytest.raises(HeaderError) as err:
+            sync.process(_awgn(cut, 0.0, rng).astype(np.complex64))
+        assert err.value.reason == "truncated"
+
+
 @pytest.mark.parametrize("receiver", ["hard", "soft"])
 def test_rx_tail_matches_the_torch_receiver_and_fills_erasures(receiver):
     """RxTail on a clean batch = PhyDNN.receive; erased positions look up the codebook mean

@@ -107,6 +107,7 @@ class tail_rx(gr.basic_block):  # noqa: N801
         self.partial_correct = self.partial_labelled = 0
         self.batches = 0
         self.seen_batches: set[int] = set()
+        self.segments_per_batch: dict[int, int] = {}   # n_images -> segments, as heard
         self.nv_sum = 0.0
         self.frame_symbols = self.payload_bits = self.payload_symbols = self.data_symbols = 0
         self.tail_s = 0.0
@@ -209,6 +210,7 @@ class tail_rx(gr.basic_block):  # noqa: N801
         TIMELINE.mark(batch.batch_id, "tail_s", seconds)
         self.batches += 1
         self.seen_batches.add(batch.batch_id)
+        self.segments_per_batch[batch.n_images] = batch.segments_expected
         self.images += batch.n_images
         self.partial_images += int(pred.partial.sum())
         self.counts["segments_lost"] += len([s for s in batch.segments_missing if s >= 0])
@@ -293,8 +295,13 @@ class tail_rx(gr.basic_block):  # noqa: N801
             return
         n_batches = -(-self.expected // self.batch_size)
         unseen = set(range(n_batches)) - self.seen_batches
-        self.counts["images_never_seen"] = sum(
-            min(self.batch_size, self.expected - b * self.batch_size) for b in unseen)
+        sizes = [min(self.batch_size, self.expected - b * self.batch_size) for b in unseen]
+        self.counts["images_never_seen"] = sum(sizes)
+        # their segments were lost too (delivery must count a batch of one segment that
+        # never arrived): as many as a heard batch of that size had, else at least one
+        heard = max(self.segments_per_batch.values(), default=1)
+        self.counts["segments_never_seen"] = sum(self.segments_per_batch.get(n, heard)
+                                                 for n in sizes)
 
     def _hint(self, now: float) -> str:
         """After ``hint_after_s`` without a segment (a sync word with a good header), what
@@ -339,7 +346,8 @@ class tail_rx(gr.basic_block):  # noqa: N801
                 "detections": int(self.heard.get("detections", 0)),
                 "sync_words": max(int(self.heard.get("sync_words", 0)),   # status is late
                                   ok + sum(rejected.values())),
-                "segments_ok": ok, "segments_lost": self.counts["segments_lost"],
+                "segments_ok": ok,
+                "segments_lost": self.counts["segments_lost"] + self.counts["segments_never_seen"],
                 "rejected": rejected,
                 "snr_db": -10 * np.log10(self.nv_sum / ok) if ok else float("nan"),
                 "images": self.images, "expected": self.expected,
@@ -418,7 +426,7 @@ class tail_rx(gr.basic_block):  # noqa: N801
             f"sps {self.sps}",
             f"  tail compute      : {self.tail_s:.2f} s",
         ]
-        if not ok and not lost:
+        if not ok:                     # (what was lost then is batches never seen)
             lines.append(f"  heard             : {self.heard.get('samples', 0)} samples, "
                          f"{c['sync_words']} sync words, no header decoded")
         if self.counts["event_overflow"]:

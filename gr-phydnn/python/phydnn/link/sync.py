@@ -22,9 +22,10 @@ Given received symbols starting at the sync word (found by GNU Radio's corr_est)
    quarter turns (:mod:`phydnn.link.scrambler`) before tracking its phase;
 6. refuses a payload that ends early: when the last :data:`TAIL_CHECK` symbols the header
    announced hold no signal (mean power under ``noise + SILENCE``, against ``1 + noise`` for
-   symbols; at 0 dB Es/N0 that is 4 standard deviations from either side; for an analog
-   payload the last :data:`TAIL_PILOTS` pilots, whose power is 1, against ``noise +
-   SILENCE_PILOTS``), the burst was cut and what follows is not this segment's.
+   symbols; at 0 dB Es/N0 that is 4 standard deviations from either side), or, on a payload
+   with pilots, when the last :data:`TAIL_PILOTS` derotated pilots no longer add up to the
+   pilot (the real part of their mean, 1 on a whole burst, under :data:`TAIL_PILOT_FIT`),
+   the burst was cut and what follows is not this segment's.
 
 The payload handed on is the segment's data symbols (pilots removed).
 
@@ -75,8 +76,14 @@ SYNC_INSIDE = 0.25   # fit above which a sync word inside a payload means the bu
                      # 12 dB (a data window over 0.12, then its "header" failing its CRC)
 PILOT_WINDOW = 15    # pilots whose mean gives each pilot's phase (analog payloads; the least
                      # for dense PSK)
-TAIL_PILOTS = 64     # last pilots whose power tells a cut analog burst
-SILENCE_PILOTS = 0.5  # their power above the noise under which they carry no signal
+TAIL_PILOTS = 64     # last pilots that tell a cut burst with pilots (analog, dense PSK)
+TAIL_PILOT_FIT = 0.5  # real part of their derotated mean under which they are not pilots: on
+                      # a whole burst 1 +- sigma / sqrt(2 x 64) (5.7 standard deviations
+                      # above at 0 dB Es/N0, 4 at -3 dB); on noise or on the next burst's
+                      # symbols about 0.3 sigma or less (the phase fitted to the noise
+                      # itself). Their power against the noise, as for PSK, refused 1.5 %
+                      # of whole 16-PSK segments at 0 dB: 64 powers of mean 1 + sigma^2
+                      # lie only 2.3 standard deviations above noise + 0.5
 
 
 @dataclass
@@ -441,23 +448,33 @@ class SegmentSync:
         if len(symbols) < end:
             raise HeaderError("truncated", f"payload of {h.n_symbols} symbols cut")
         y = symbols[HEADER_SPAN:end]
-        if h.pilot_spacing:
-            window = PILOT_WINDOW if h.kind == "analog" else \
-                dense_pilot_window(1 << h.bits_per_symbol, state.noise_var)
-            data, pilots = self._track_pilots(y, h.pilot_spacing, state.phase, state.freq,
-                                              state.amp, state.equaliser, window)
-            tail, silence = pilots[-TAIL_PILOTS:], SILENCE_PILOTS
-        else:
-            points = self.points(h.bits_per_symbol)
-            block = payload_block(len(points), state.noise_var)
-            data, _, _ = self._track(y, points, state.phase, state.freq, state.amp, block,
-                                     state.equaliser, scrambled=True,
-                                     smooth=block_window(len(points), state.noise_var, block))
-            tail, silence = data[-TAIL_CHECK:], SILENCE
-        if float(np.mean(np.abs(tail) ** 2)) < state.noise_var + silence:
+        data, whole = (self._pilot_payload if h.pilot_spacing else self._psk_payload)(state, y)
+        if not whole:
             raise HeaderError("truncated", f"no signal at the end of the {h.n_symbols} "
                               f"payload symbols")
         return SyncResult(h, data, state.noise_var, end)
+
+    def _pilot_payload(self, state: HeaderState, y: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Data symbols of a payload with pilots, and whether its last pilots are still
+        pilots (:data:`TAIL_PILOT_FIT`)."""
+        h = state.header
+        window = PILOT_WINDOW if h.kind == "analog" else \
+            dense_pilot_window(1 << h.bits_per_symbol, state.noise_var)
+        data, pilots = self._track_pilots(y, h.pilot_spacing, state.phase, state.freq,
+                                          state.amp, state.equaliser, window)
+        fit = float(np.real(np.mean(pilots[-TAIL_PILOTS:] * np.conj(PILOT))))
+        return data, fit >= TAIL_PILOT_FIT
+
+    def _psk_payload(self, state: HeaderState, y: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Data symbols of a BPSK or QPSK payload, and whether its last :data:`TAIL_CHECK`
+        symbols hold signal (:data:`SILENCE`)."""
+        points = self.points(state.header.bits_per_symbol)
+        block = payload_block(len(points), state.noise_var)
+        data, _, _ = self._track(y, points, state.phase, state.freq, state.amp, block,
+                                 state.equaliser, scrambled=True,
+                                 smooth=block_window(len(points), state.noise_var, block))
+        power = float(np.mean(np.abs(data[-TAIL_CHECK:]) ** 2))
+        return data, power >= state.noise_var + SILENCE
 
     def process(self, symbols: np.ndarray) -> SyncResult:
         """Header and payload of one segment that ``symbols`` (from its sync word) hold."""
