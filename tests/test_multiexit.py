@@ -5,9 +5,12 @@ over the payload mapping on scikit-learn digits, and refusals."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from phydnn.codecs import load_receiver, load_transmitter
 from phydnn.codecs.base import RxPayload
@@ -26,6 +29,8 @@ from phydnn.link.header import HeaderError, PhyHeader, decode_header, encode_hea
 from phydnn.link.payload import map_values, unmap_symbols
 from phydnn.link.simulate import simulate_sides
 from phydnn.training.codec_train import CodecTrainConfig, train_codec
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -251,3 +256,28 @@ def test_the_static_encoder_starts_from_a_backbone_and_refuses_one_that_does_not
     assert tx.spec.kind == "analog" and tx.encode(load_digits("test").images[:3].numpy()
                                                   ).values.shape == (3, 16)
     assert simulate_sides(tx, rx, load_digits("test"), 12.0) > 0.25      # chance: 0.1
+
+
+def test_distillation_mixes_the_teachers_softened_probabilities_and_refuses_a_bad_teacher(
+        tmp_path):
+    """TaskTarget: labels alone are the cross-entropy; a teacher equal to the student's own
+    softened output leaves (1 - a) CE (the KL term is 0), any other adds to it. A weight
+    without a teacher, a weight of 1, and a teacher of another dataset are refused."""
+    from phydnn.codecs.e2e import TaskTarget
+    from phydnn.training.codec_train import _Run
+
+    gen = torch.Generator().manual_seed(0)
+    logits, y = torch.randn(16, 10, generator=gen), torch.randint(0, 10, (16,), generator=gen)
+    ce = F.cross_entropy(logits, y)
+    assert torch.isclose(TaskTarget(y).loss(logits), ce)
+    own = F.softmax(logits / 4, 1)
+    assert torch.isclose(TaskTarget(y, own, 0.7, 4.0).loss(logits), 0.3 * ce, atol=1e-6)
+    assert TaskTarget(y, torch.full((16, 10), 0.1), 0.7, 4.0).loss(logits) > 0.3 * ce + 0.01
+    with pytest.raises(ConfigError, match="distillation needs both"):
+        CodecTrainConfig(codec="multiexit", distill=0.5).check()
+    with pytest.raises(ConfigError, match=r"distill=1.0 is not allowed"):
+        CodecTrainConfig(codec="multiexit", distill=1.0, teacher="x").check()
+    with pytest.raises(ConfigError, match="was trained on 'fashion-mnist', not on 'digits'"):
+        _Run(CodecTrainConfig(codec="multiexit", dataset="digits", val_images=100,
+                              teacher=str(ROOT / "models" / "fmnist_resnet20"), distill=0.5,
+                              out=str(tmp_path / "me")))

@@ -43,6 +43,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", default="", metavar="BUNDLE",
                    help="start from a trained bundle's weights (the static encoder of paper "
                         "002 from a pretrained backbone)")
+    p.add_argument("--teacher", default=d.teacher, metavar="BUNDLE",
+                   help="a classifier bundle on the same dataset that distils into the "
+                        "network (e.g. models/fmnist_resnet20)")
+    p.add_argument("--distill", type=float, default=d.distill,
+                   help="weight of the teacher's term in [0, 1) (default: %(default)s)")
+    p.add_argument("--distill-temperature", type=float, default=d.distill_temperature,
+                   help="softmax temperature of the distillation (default: %(default)s)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.resume.*")
     p.add_argument("--force", action="store_true", help="replace an existing bundle at OUT")
 

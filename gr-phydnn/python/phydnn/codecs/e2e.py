@@ -11,6 +11,7 @@ graph) and ``simulate(x, noise_var, receiver) -> logits`` (the torch link at inf
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,7 +22,29 @@ from phydnn.codecs.base import Codec, CodecOutput, Receiver, RxPayload, Transmit
 from phydnn.errors import CheckpointError, check_choice
 from phydnn.models.complexity import count_macs, count_params
 
-__all__ = ["EndToEndCodec", "state_fingerprint"]
+__all__ = ["EndToEndCodec", "TaskTarget", "state_fingerprint"]
+
+
+@dataclass
+class TaskTarget:
+    """What a training batch's logits are scored against: the labels and, when a teacher
+    distils into the network, the teacher's softened class probabilities (Hinton et al.,
+    2015): (1 - a) CE + a T^2 KL(teacher_T || student_T), a = ``weight``, T =
+    ``temperature``. With no teacher it is the cross-entropy alone."""
+
+    labels: torch.Tensor
+    teacher: torch.Tensor | None = None
+    weight: float = 0.0
+    temperature: float = 4.0
+
+    def loss(self, logits: torch.Tensor) -> torch.Tensor:
+        ce = nn.functional.cross_entropy(logits, self.labels)
+        if self.teacher is None or not self.weight:
+            return ce
+        t = self.temperature
+        kd = nn.functional.kl_div(nn.functional.log_softmax(logits / t, 1), self.teacher,
+                                  reduction="batchmean") * t * t
+        return (1 - self.weight) * ce + self.weight * kd
 
 
 def state_fingerprint(state: dict[str, torch.Tensor]) -> str:
@@ -93,10 +116,10 @@ class EndToEndCodec(Codec):
         return [{"params": list(net.parameters()), "lr": lr}]
 
     @classmethod
-    def loss(cls, out: dict[str, Any], y: torch.Tensor) -> torch.Tensor:
-        """The task loss of one training batch (default: cross-entropy of ``logits``); the
-        trainer adds beta times ``out['regulariser']``."""
-        return nn.functional.cross_entropy(out["logits"], y)
+    def loss(cls, out: dict[str, Any], target: TaskTarget) -> torch.Tensor:
+        """The task loss of one training batch (default: that of ``logits`` against the
+        target); the trainer adds beta times ``out['regulariser']``."""
+        return target.loss(out["logits"])
 
     @classmethod
     def initialise(cls, net: nn.Module, bundle: str) -> None:

@@ -47,7 +47,7 @@ from torch import Tensor, nn
 
 from phydnn.codecs.base import CodecOutput, PayloadSpec, Receiver, RxPayload, Transmitter, TxPayload
 from phydnn.codecs.budget import Budget, plan_budget
-from phydnn.codecs.e2e import EndToEndCodec
+from phydnn.codecs.e2e import EndToEndCodec, TaskTarget
 from phydnn.codecs.exitmap import MIXED, decode_exit_map, encode_exit_map, field_exits, map_columns
 from phydnn.codecs.layers import ChannelDecoder, ChannelEncoder, awgn
 from phydnn.codecs.registry import register_codec
@@ -432,12 +432,12 @@ class MultiExitCodec(EndToEndCodec):
                          tuple(card["input_shape"]), int(card.get("calibration_images", 0)))
 
     @classmethod
-    def loss(cls, out: dict[str, Any], y: Tensor) -> Tensor:
+    def loss(cls, out: dict[str, Any], target: TaskTarget) -> Tensor:
         """Eq. 15-16 (omega_k = 1) over the received logits of every exit, plus the
-        confidence heads' cross-entropy (those of the exits where an image may leave)."""
-        total = sum(F.cross_entropy(logits, y) for logits in out["exit_logits"])
-        return total + sum(F.cross_entropy(logits, y)
-                           for logits in out["confidence_logits"][:-1])
+        confidence heads' cross-entropy (those of the exits where an image may leave); with a
+        teacher, every exit distils from it (as MSDNet's successors train their exits)."""
+        total = sum(target.loss(logits) for logits in out["exit_logits"])
+        return total + sum(target.loss(logits) for logits in out["confidence_logits"][:-1])
 
     @classmethod
     @torch.no_grad()

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from phydnn.checkpoint import bundle_paths, load_bundle, save_bundle
-from phydnn.codecs.e2e import EndToEndCodec
+from phydnn.codecs.e2e import EndToEndCodec, TaskTarget
 from phydnn.codecs.registry import get_codec
 from phydnn.data import ImageDataset, iterate_batches, load_dataset, num_batches
 from phydnn.errors import ConfigError, check_choice, check_non_negative, check_positive
@@ -61,6 +61,9 @@ class CodecTrainConfig:
     weights_dtype: str = "float16"     # stored precision (computed in float32)
     out: str = "models/fmnist_dtjscc"
     init: str = ""                     # a bundle to start from (codecs that take one)
+    teacher: str = ""                  # a classifier bundle that distils into the network
+    distill: float = 0.0               # weight a of the teacher's term (0: labels alone)
+    distill_temperature: float = 4.0
     data_root: str | None = None
     resume: bool = False
     force: bool = False
@@ -83,6 +86,14 @@ class CodecTrainConfig:
         if not -10.0 <= self.snr_low <= self.snr_high <= 60.0:
             raise ConfigError(f"snr_low={self.snr_low}, snr_high={self.snr_high} are not "
                               f"allowed; they must satisfy -10 <= snr_low <= snr_high <= 60")
+        if not 0.0 <= self.distill < 1.0:
+            raise ConfigError(f"distill={self.distill} is not allowed; the teacher's weight "
+                              f"must be in [0, 1)")
+        if bool(self.distill) != bool(self.teacher):
+            raise ConfigError(f"distill={self.distill} and teacher={self.teacher!r} are not "
+                              f"allowed together; distillation needs both a weight in (0, 1) "
+                              f"and a teacher bundle")
+        check_positive("distill_temperature", self.distill_temperature)
         unknown = set(self.arch) - set(codec.default_arch())
         if unknown:
             raise ConfigError(f"arch keys {sorted(unknown)} are not known to {self.codec}; "
@@ -118,6 +129,18 @@ def codec_accuracy(net: nn.Module, data: ImageDataset, snr_db: float, receiver: 
     return correct / len(data)
 
 
+def _load_teacher(path: str, data: ImageDataset) -> nn.Module:
+    """The frozen classifier that distils into the network; it must have been trained on the
+    same dataset (same classes, same input normalisation)."""
+    from phydnn.models.bundle import load_backbone
+
+    teacher, card = load_backbone(path)
+    if card.get("dataset") != data.name:
+        raise ConfigError(f"teacher={path} was trained on {card.get('dataset')!r}, not on "
+                          f"{data.name!r}")
+    return teacher.eval().requires_grad_(False)
+
+
 def _resume_stem(cfg: CodecTrainConfig) -> Path:
     return Path(str(cfg.out) + ".resume")
 
@@ -137,6 +160,7 @@ class _Run:
                                     full.input_shape)
         if cfg.init:
             self.codec.initialise(self.net, cfg.init)
+        self.teacher = _load_teacher(cfg.teacher, full) if cfg.teacher else None
         groups = self.codec.optimiser_groups(self.net, cfg.lr, cfg.arch)
         self.opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.steps = num_batches(len(self.train), cfg.batch_size, drop_last=True)
@@ -152,6 +176,15 @@ class _Run:
         snr = lo + (hi - lo) * torch.rand(n, generator=gen)
         return 10.0 ** (-snr / 10.0)
 
+    @torch.no_grad()
+    def target(self, x: torch.Tensor, y: torch.Tensor) -> TaskTarget:
+        """The batch's labels and, with a teacher, its softened probabilities on the same
+        (augmented) images."""
+        if self.teacher is None:
+            return TaskTarget(y)
+        t = self.cfg.distill_temperature
+        return TaskTarget(y, torch.softmax(self.teacher(x) / t, 1), self.cfg.distill, t)
+
     def epoch(self, epoch: int) -> dict[str, float]:
         cfg, net = self.cfg, self.net
         net.train()
@@ -164,7 +197,7 @@ class _Run:
                        total=self.steps, desc=f"epoch {epoch + 1}/{cfg.epochs}")
         for x, y in bar:
             out = net(x, self.noise_var(len(y), gen), cfg.tau)
-            ce = self.codec.loss(out, y)
+            ce = self.codec.loss(out, self.target(x, y))
             loss = ce + beta * out["regulariser"]
             self.opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -41,6 +41,7 @@ from torch import nn
 
 from phydnn import __version__
 from phydnn.checkpoint import bundle_paths, load_bundle, save_bundle
+from phydnn.codecs.e2e import TaskTarget
 from phydnn.data import ImageDataset, iterate_batches, load_dataset, num_batches
 from phydnn.errors import CheckpointError, ConfigError
 from phydnn.models import (
@@ -251,13 +252,8 @@ class _Run:
     def task_loss(self, logits: torch.Tensor, y: torch.Tensor,
                   target: torch.Tensor | None) -> torch.Tensor:
         """Cross-entropy through the channel (Eq. 7), optionally mixed with distillation from
-        the unsplit backbone: (1 - a) CE + a T^2 KL(teacher_T || student_T) (Hinton et al.)."""
-        ce = F.cross_entropy(logits, y)
-        if target is None:
-            return ce
-        t = self.cfg.distill_temperature
-        kd = F.kl_div(F.log_softmax(logits / t, 1), target, reduction="batchmean") * t * t
-        return (1 - self.cfg.distill) * ce + self.cfg.distill * kd
+        the unsplit backbone (:class:`~phydnn.codecs.e2e.TaskTarget`)."""
+        return TaskTarget(y, target, self.cfg.distill, self.cfg.distill_temperature).loss(logits)
 
     def lr_scale(self, step: int) -> float:
         """1 for a constant schedule; 0.5 (1 + cos(pi t / T)) over all steps for cosine."""
