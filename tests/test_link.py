@@ -224,7 +224,7 @@ def test_truncated_segment_is_refused_with_its_reason():
 def test_whole_16_psk_segments_at_0_db_pass_the_pilot_tail_check_and_cut_ones_do_not():
     """A 16-PSK segment (one 64-image batch of 196 symbols each) at 0 dB: 300 noise draws
     are all taken whole (the pilots' power against the noise, the former check, refused
-    1.5 %: 300 would all pass 1 time in 100); the same segment with its last 2000 payload
+    0.9 % through the link and fails here); the same segment with its last 2000 payload
     symbols replaced by noise, or by another burst's data, is refused as truncated."""
     pts = psk_points(16).astype(np.complex64)
     rng = np.random.default_rng(16)

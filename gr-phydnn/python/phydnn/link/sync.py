@@ -81,7 +81,7 @@ TAIL_PILOT_FIT = 0.5  # real part of their derotated mean under which they are n
                       # a whole burst 1 +- sigma / sqrt(2 x 64) (5.7 standard deviations
                       # above at 0 dB Es/N0, 4 at -3 dB); on noise or on the next burst's
                       # symbols about 0.3 sigma or less (the phase fitted to the noise
-                      # itself). Their power against the noise, as for PSK, refused 1.5 %
+                      # itself). Their power against the noise, as for PSK, refused 0.9 %
                       # of whole 16-PSK segments at 0 dB: 64 powers of mean 1 + sigma^2
                       # lie only 2.3 standard deviations above noise + 0.5
 
