@@ -75,7 +75,7 @@ class BenchConfig:
     vfe_reference: str = str(MODELS / "fmnist_vfe_nochannel")
     vfe_snrs: tuple[float, ...] = (10.0, 15.0, 20.0, 25.0)
     # the multi-exit encoder of paper 002 under compute budgets, beside static encoders
-    budget_model: str = str(MODELS / "fmnist_multiexit8")
+    budget_model: str = str(MODELS / "fmnist_multiexit20")
     budget_static: tuple[str, ...] = (str(MODELS / "fmnist_toc"),
                                       str(MODELS / "fmnist_resnet20_phydnn_kd14ctx_m4"),
                                       str(MODELS / "fmnist_dtjscc"))
