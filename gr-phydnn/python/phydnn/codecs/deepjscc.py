@@ -21,39 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from phydnn.codecs.base import PayloadSpec
-from phydnn.codecs.e2e import EndToEndCodec
-from phydnn.codecs.layers import conv_bn_relu
+from phydnn.codecs.e2e import AnalogClassifier, EndToEndCodec
+from phydnn.codecs.layers import awgn, conv_bn_relu
 from phydnn.codecs.registry import register_codec
 
-__all__ = ["AnalogClassifier", "DeepJSCC", "DeepJSCCCodec"]
-
-
-class AnalogClassifier:
-    """What a network with an ``encoder`` to ``values`` tanh-bounded values and a
-    ``decoder`` from them to logits has as an ``analog`` codec (DeepJSCC here, paper 002's
-    static encoder in :mod:`phydnn.codecs.toc`): its payload, the two sides, the torch link."""
-
-    values: int
-    pilot_spacing: int
-
-    def payload_spec(self) -> PayloadSpec:
-        return PayloadSpec("analog", 0, self.pilot_spacing).check()
-
-    @torch.no_grad()
-    def transmit(self, x: Tensor) -> Tensor:
-        return self.encoder(x).to(torch.float32)
-
-    def receive(self, values: Tensor, noise_var: Tensor, erased: Tensor,
-                receiver: str = "soft") -> Tensor:
-        return self.decoder(values[:, :self.values].float())   # erased values come as 0
-
-    def simulate(self, x: Tensor, noise_var: float, receiver: str = "soft",
-                 generator: torch.Generator | None = None) -> Tensor:
-        v = self.transmit(x)
-        noise = torch.randn(v.shape, generator=generator) * float(noise_var) ** 0.5
-        return self.receive(v + noise, torch.full(v.shape, float(noise_var)),
-                            torch.zeros(v.shape, dtype=torch.bool))
+__all__ = ["DeepJSCC", "DeepJSCCCodec"]
 
 
 class DeepJSCC(AnalogClassifier, nn.Module):
@@ -73,7 +45,7 @@ class DeepJSCC(AnalogClassifier, nn.Module):
 
     def forward(self, x: Tensor, noise_var: Tensor, tau: float = 1.0) -> dict[str, Tensor]:
         v = self.encoder(x)
-        y = v + torch.randn_like(v) * noise_var.view(-1, 1).sqrt()
+        y = awgn(v, noise_var)
         logits = self.decoder(y)
         return {"logits": logits, "regulariser": torch.zeros((), device=x.device),
                 "symbol_errors": F.mse_loss(y, v).detach()}

@@ -16,13 +16,22 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from phydnn.codecs.base import Codec, CodecOutput, Receiver, RxPayload, Transmitter, TxPayload
+from phydnn.codecs.base import (
+    Codec,
+    CodecOutput,
+    PayloadSpec,
+    Receiver,
+    RxPayload,
+    Transmitter,
+    TxPayload,
+)
+from phydnn.codecs.layers import awgn
 from phydnn.errors import CheckpointError, check_choice
 from phydnn.models.complexity import count_macs, count_params
 
-__all__ = ["EndToEndCodec", "TaskTarget", "state_fingerprint"]
+__all__ = ["AnalogClassifier", "EndToEndCodec", "TaskTarget", "state_fingerprint"]
 
 
 @dataclass
@@ -45,6 +54,34 @@ class TaskTarget:
         kd = nn.functional.kl_div(nn.functional.log_softmax(logits / t, 1), self.teacher,
                                   reduction="batchmean") * t * t
         return (1 - self.weight) * ce + self.weight * kd
+
+
+class AnalogClassifier:
+    """What a network with an ``encoder`` to ``values`` tanh-bounded values and a
+    ``decoder`` from them to logits has as an ``analog`` codec (DeepJSCC,
+    :mod:`phydnn.codecs.deepjscc`; paper 002's static encoder, :mod:`phydnn.codecs.toc`):
+    its payload, the two sides, the torch link."""
+
+    values: int
+    pilot_spacing: int
+
+    def payload_spec(self) -> PayloadSpec:
+        return PayloadSpec("analog", 0, self.pilot_spacing).check()
+
+    @torch.no_grad()
+    def transmit(self, x: Tensor) -> Tensor:
+        return self.encoder(x).to(torch.float32)
+
+    def receive(self, values: Tensor, noise_var: Tensor, erased: Tensor,
+                receiver: str = "soft") -> Tensor:
+        return self.decoder(values[:, :self.values].float())   # erased values come as 0
+
+    def simulate(self, x: Tensor, noise_var: float, receiver: str = "soft",
+                 generator: torch.Generator | None = None) -> Tensor:
+        v = self.transmit(x)
+        return self.receive(awgn(v, noise_var, generator),
+                            torch.full(v.shape, float(noise_var)),
+                            torch.zeros(v.shape, dtype=torch.bool))
 
 
 def state_fingerprint(state: dict[str, torch.Tensor]) -> str:

@@ -22,8 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from phydnn.codecs.deepjscc import AnalogClassifier
-from phydnn.codecs.e2e import EndToEndCodec
+from phydnn.codecs.e2e import AnalogClassifier, EndToEndCodec
 from phydnn.codecs.layers import ChannelDecoder, ChannelEncoder, awgn
 from phydnn.codecs.registry import register_codec
 from phydnn.errors import CheckpointError
