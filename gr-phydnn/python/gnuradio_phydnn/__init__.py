@@ -1,8 +1,9 @@
 """gr-phydnn GNU Radio blocks: ``from gnuradio import phydnn``.
 
-Installed by CMake into GNU Radio's Python tree. The blocks live in the ``phydnn`` package
-(``phydnn.blocks``), which pip installs into gr-phydnn's virtual environment together with
-torch; this module only re-exports them.
+Installed by CMake into GNU Radio's Python tree. The C++ blocks (``symbol_timing_cc``) come
+from the bindings built beside this file (``phydnn_python``); the Python blocks live in the
+``phydnn`` package (``phydnn.blocks``), which pip installs into gr-phydnn's virtual
+environment together with torch, and this module re-exports them.
 
 Programs generated from flowgraphs import this module; for them a gr-phydnn refusal (a bad
 setting, no USRP in usrp mode, a missing model) ends the program with its one-line message
@@ -10,6 +11,9 @@ and exit code 2 instead of a traceback.
 """
 
 import sys as _sys
+
+from .phydnn_python import *  # noqa: F401,F403  (C++ blocks; no torch needed)
+from .phydnn_python import symbol_timing_cc
 
 try:
     from phydnn import __version__
@@ -34,4 +38,4 @@ def _excepthook(kind, value, tb):
 
 _sys.excepthook = _excepthook
 
-__all__ = ["__version__", *_blocks]
+__all__ = ["__version__", "symbol_timing_cc", *_blocks]

@@ -20,7 +20,10 @@ Inside, GNU Radio's blocks do the stream DSP:
     [fll_band_edge_cc (coarse frequency), off by default: every segment's frequency comes
     from its own sync word, measured to hold delivery and SER up to 3e-3 cycles/sample with
     or without the FLL, which costs a third of the RX chain's throughput] ->
-    symbol_sync_cc (Gardner TED, polyphase RRC matched filter, 1 sample per symbol out; loop
+    symbol_timing_cc (gr-phydnn's C++ block, lib/symbol_timing_cc_impl.cc: what GNU Radio's
+    symbol_sync_cc does with these settings, at 2.2x its rate; ``timing="gnuradio"`` runs
+    the stock block instead. Gardner TED, polyphase RRC matched filter, 1 sample per
+    symbol out; loop
     bandwidth 0.005: the radio's sample clock runs on between bursts, so a narrow loop keeps
     its lock through the gaps and its jitter stays small; its average period held within
     :data:`MAX_CLOCK_DEVIATION` of nominal, so that what it wanders in a gap the lead ramp
@@ -49,6 +52,7 @@ from threadpoolctl import threadpool_limits
 from phydnn.blocks.framer import rrc_taps
 from phydnn.blocks.pdu import make_pdu
 from phydnn.codecs import PayloadSpec, payload_spec
+from phydnn.errors import check_choice
 from phydnn.link import SYNC_WORD, HeaderError, SegmentSync
 from phydnn.link.sync import HEADER_SPAN, SYNC_INSIDE, SYNC_QUALITY, locate_sync_word
 
@@ -65,6 +69,25 @@ MAX_CLOCK_DEVIATION = 2e-4     # +-200 ppm of the symbol period, the most the ti
                                # sampling drifted 0.7 symbol across the next header (1 header
                                # in 1200 lost at 0 dB, every one a batch's first)
 REFINE = 4                     # symbols around a corr_est tag searched for the sync word
+TIMING = ("phydnn", "gnuradio")   # timing recovery blocks (timing_block)
+BUFFER = 65536                 # items in the timing's and the correlator's output buffers:
+                               # the default 4096 made 296 work calls of segment_sync on 1280
+                               # images (18.9 M samples/s), 65536 43 (23.7); a buffer caps a
+                               # call's chunk, it does not delay one (work runs on what is there)
+
+
+def timing_block(kind: str, sps: int, loop_bw: float, taps: np.ndarray) -> gr.basic_block:
+    """The timing recovery: gr-phydnn's C++ ``symbol_timing_cc`` ("phydnn", the default:
+    2.2x the stock block's rate here) or GNU Radio's ``symbol_sync_cc`` ("gnuradio"), both
+    Gardner with the polyphase matched filter ``taps``, one symbol out per symbol, the same
+    loop gains for ``loop_bw`` (damping 1, TED gain 1) and the same limit on the period."""
+    if kind == "gnuradio":
+        return digital.symbol_sync_cc(
+            digital.TED_GARDNER, sps, loop_bw, 1.0, 1.0, MAX_CLOCK_DEVIATION * sps, 1,
+            digital.constellation_bpsk().base(), digital.IR_PFB_MF, NFILTERS, taps.tolist())
+    from gnuradio.phydnn import symbol_timing_cc  # built by tools/setup (gr-phydnn/lib)
+    return symbol_timing_cc(sps, loop_bw, 1.0, 1.0, MAX_CLOCK_DEVIATION * sps, NFILTERS,
+                            taps.tolist())
 
 
 class segment_sync(gr.sync_block):  # noqa: N801
@@ -259,27 +282,29 @@ class deframer(gr.hier_block2):  # noqa: N801
     def __init__(self, model: str = "models/fmnist_resnet20_phydnn_kd14ctx_m4", sps: int = 2,
                  rolloff: float = 0.35,
                  threshold: float = 0.99, fll_bw: float = 0.002, timing_bw: float = 0.005,
-                 use_fll: bool = False, status_interval_s: float = 1.0) -> None:
+                 use_fll: bool = False, status_interval_s: float = 1.0,
+                 timing: str = "phydnn") -> None:
         gr.hier_block2.__init__(self, "phydnn_deframer",
                                 gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signature(0, 0, 0))
         self.message_port_register_hier_out("segments")
         self.message_port_register_hier_out("constellation")
         sps = int(sps)
+        check_choice("timing", timing, TIMING)
         if sps < 2:
             raise ValueError(f"sps={sps} is not allowed; samples per symbol must be >= 2")
         expect = payload_spec(model) if model else None
         taps = rrc_taps(sps * NFILTERS, rolloff) * np.sqrt(NFILTERS)  # unit gain per arm
         self.fll = digital.fll_band_edge_cc(sps, rolloff, 2 * sps + 1, fll_bw)
-        self.timing = digital.symbol_sync_cc(
-            digital.TED_GARDNER, sps, timing_bw, 1.0, 1.0, MAX_CLOCK_DEVIATION * sps, 1,
-            digital.constellation_bpsk().base(), digital.IR_PFB_MF, NFILTERS, taps.tolist())
+        self.timing = timing_block(timing, sps, timing_bw, taps)
         self.detect = digital.corr_est_cc(SYNC_WORD.tolist(), 1, 0, threshold,
                                           digital.THRESHOLD_DYNAMIC)
         self.sync = segment_sync(expect, status_interval_s=status_interval_s)
         self.sync.samples_in = lambda: self.timing.nitems_read(0)
         chain = [self, self.fll, self.timing, self.detect, self.sync] if use_fll else \
             [self, self.timing, self.detect, self.sync]
+        for block in (self.timing, self.detect):   # symbols to segment_sync in chunks of up to
+            block.set_min_output_buffer(BUFFER)     # BUFFER: its Python work call costs ~0.2 ms
         self.connect(*chain)
         self.msg_connect(self.sync, "segments", self, "segments")
         self.msg_connect(self.sync, "constellation", self, "constellation")

@@ -73,22 +73,26 @@ def estimate_channel(received: np.ndarray, known: np.ndarray, pre: int = PRE,
     n, taps = len(known), pre + post + 1
     s = known.astype(np.complex128)
     r = received.astype(np.complex128)
-    lags = np.arange(-pre, post + 1)
-    rhs = np.array([_lagged(r, s, k) for k in lags])        # sum_m r_(m+k) conj(s_m)
     span = pre + post
-    acf = {d: _lagged(s, s, d) for d in range(-span, span + 1)}
-    gram = np.array([[acf[kj - ki] for kj in lags] for ki in lags])   # G[i, j]
+    lags = np.arange(-pre, post + 1)
+    rhs = _lagged(r, s, lags)                                # sum_m r_(m+k) conj(s_m)
+    acf = _lagged(s, s, np.arange(-span, span + 1))         # acf[span + d]
+    gram = acf[span + lags[None, :] - lags[:, None]]        # G[i, j] = acf(kj - ki)
     g = np.linalg.solve(gram, rhs)
     fit = np.convolve(s, g)[pre:pre + n]
     resid = float(np.sum(np.abs(r - fit) ** 2)) / max(n - taps, 1)
     return g, resid
 
 
-def _lagged(a: np.ndarray, b: np.ndarray, k: int) -> complex:
-    """sum_m a_(m+k) conj(b_m) over the m where both exist."""
-    if k >= 0:
-        return complex(np.sum(a[k:] * np.conj(b[:len(b) - k])))
-    return complex(np.sum(a[:len(a) + k] * np.conj(b[-k:])))
+def _lagged(a: np.ndarray, b: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """sum_m a_(m+k) conj(b_m) over the m where both exist, for every k of ``lags`` (|k| <
+    len(b)): one correlation of ``a`` zero-padded (the padding adds nothing) over ``b``, in
+    place of a numpy call per lag (50 of them per segment cost 0.2 ms)."""
+    reach = int(np.max(np.abs(lags)))
+    padded = np.zeros(len(b) + 2 * reach, dtype=a.dtype)
+    m = min(len(a), len(b) + reach)
+    padded[reach:reach + m] = a[:m]
+    return np.correlate(padded, b, "valid")[reach + lags]
 
 
 def _mmse(g: np.ndarray, noise_var: float, length: int) -> tuple[np.ndarray, int, float]:

@@ -52,4 +52,15 @@ def scramble(symbols: np.ndarray) -> np.ndarray:
 
 def descramble(received: np.ndarray) -> np.ndarray:
     """A segment's received payload symbols with the chips removed: y_n conj(c_n)."""
-    return (received * np.conj(scrambler_chips(len(received)))).astype(np.complex64)
+    n = len(received)
+    if not 0 <= n <= len(_chips()):
+        raise ValueError(f"{n} payload symbols: the scrambler covers 0..{len(_chips())}")
+    return (received * _conj_chips()[:n]).astype(np.complex64, copy=False)
+
+
+@lru_cache(maxsize=1)
+def _conj_chips() -> np.ndarray:
+    """conj(c_n), computed once (the deframer descrambles every segment)."""
+    out = np.conj(_chips())
+    out.flags.writeable = False
+    return out

@@ -274,6 +274,41 @@ def _rotator(angle: np.ndarray) -> np.ndarray:
     return out
 
 
+RAMP_ROW = 64       # symbols per row of the outer product in _ramp
+TAYLOR_STEP = 16    # symbols per exact phasor in _smooth_rotator
+TAYLOR_REACH = 0.05  # largest phase step (rad) the series in _smooth_rotator may bridge
+
+
+def _ramp(phase: float, freq: float, n: int) -> np.ndarray:
+    """exp(-j (phase + 2 pi freq k)), k = 0..n-1, as the outer product of a row and a column
+    of exact phasors, exp(-j(phase + 2 pi freq R a)) exp(-j 2 pi freq b) for k = R a + b: one
+    complex product per symbol instead of a cosine and a sine (4x faster on a payload; the
+    same values to float32 rounding, which :func:`_rotator` also has)."""
+    rows = -(-n // RAMP_ROW)
+    coarse = _rotator(phase + 2 * np.pi * freq * RAMP_ROW * np.arange(rows))
+    fine = _rotator(2 * np.pi * freq * np.arange(RAMP_ROW))
+    return (coarse[:, None] * fine[None, :]).ravel()[:n]
+
+
+def _smooth_rotator(angle: np.ndarray) -> np.ndarray:
+    """exp(-j angle) for a slowly varying angle (a tracked residual phase): exact phasors
+    every :data:`TAYLOR_STEP` symbols, times the Taylor series of exp(-j delta) to third
+    order for the step delta from there (its error delta^4 / 24: under 3e-7 while delta stays
+    within :data:`TAYLOR_REACH`, float32's own rounding); an angle that moves faster gets
+    :func:`_rotator`."""
+    n = len(angle)
+    anchors = angle[::TAYLOR_STEP]
+    delta = angle - np.repeat(anchors, TAYLOR_STEP)[:n]
+    if not n or float(np.max(np.abs(delta))) > TAYLOR_REACH:
+        return _rotator(angle)
+    d = delta.astype(np.float32)
+    d2 = d * d
+    series = np.empty(n, dtype=np.complex64)
+    series.real = 1 - d2 / 2
+    series.imag = d * (d2 / 6 - 1)
+    return np.repeat(_rotator(anchors), TAYLOR_STEP)[:n] * series
+
+
 def _unwrap_from_zero(angles: np.ndarray) -> np.ndarray:
     """Unwrap a sequence of angles, the first one taken nearest to 0."""
     steps = angles.copy()
@@ -317,6 +352,8 @@ class SegmentSync:
         self.equalise = bool(equalise)   # a per-segment MMSE equaliser where the channel
                                          # has interference (phydnn.link.equaliser)
         self._points: dict[int, np.ndarray] = {}
+        descramble(np.zeros(1, np.complex64))   # build the scrambler's chips now (20 ms),
+                                                # not inside the first segment's deadline
 
     def points(self, bits_per_symbol: int) -> np.ndarray:
         """The 2^b PSK points of a psk or bits payload (cached)."""
@@ -339,7 +376,7 @@ class SegmentSync:
         step = self.block or max(block, 8 * order)   # longer blocks for the denser orders
         step = min(step, max(total, 1))
         n = np.arange(total)
-        r = y * _rotator(phase + 2 * np.pi * freq * n)
+        r = y * _ramp(phase, freq, total)
         r *= np.float32(1.0 / amp)
         r = _unmix(r, eq, scrambled)
         nb = -(-total // step)
@@ -350,7 +387,7 @@ class SegmentSync:
         centres[-1] = ((nb - 1) * step + total - 1) / 2.0     # the last block may be short
         if smooth > 1 and nb >= 3:
             theta = _smooth_about_line(centres, theta, smooth)
-        out = r * _rotator(np.interp(n, centres, theta))
+        out = r * _smooth_rotator(np.interp(n, centres, theta))
         slope = _ls_slope(centres, theta) if nb >= 3 else 0.0
         theta_next = theta[-1] + slope * (total - centres[-1])
         return out, phase + 2 * np.pi * freq * total + theta_next, freq + slope / (2 * np.pi)
@@ -369,8 +406,7 @@ class SegmentSync:
         if not amp > 0:
             raise HeaderError("crc", "no signal")
         phase = float(np.angle(g)) + 2 * np.pi * freq * nsw
-        n = np.arange(HEADER_SYMBOLS)
-        coarse = symbols[nsw:HEADER_SPAN] * _rotator(phase + 2 * np.pi * freq * n)
+        coarse = symbols[nsw:HEADER_SPAN] * _ramp(phase, freq, HEADER_SYMBOLS)
         freq += squared_tone(coarse, FREQ_SPAN)
         k = np.arange(nsw)
         g = complex(np.mean(symbols[:nsw] * np.conj(SYNC_WORD) * _rotator(2 * np.pi * freq * k)))
@@ -430,12 +466,12 @@ class SegmentSync:
             raise HeaderError("length", f"{len(y)} payload symbols do not fit pilots every "
                               f"{spacing}")
         n = np.arange(len(y))
-        r = y * _rotator(phase + 2 * np.pi * freq * n)
+        r = y * _ramp(phase, freq, len(y))
         r *= np.float32(1.0 / amp)
         r = _unmix(r, eq, True)
         at = pilot_index(n_data, spacing)
         theta = _pilot_phases(r[at] * np.conj(PILOT), at, window)
-        out = r * _rotator(np.interp(n, at, theta))
+        out = r * _smooth_rotator(np.interp(n, at, theta))
         is_data = np.ones(len(out), bool)
         is_data[at] = False
         return out[is_data], out[at]
