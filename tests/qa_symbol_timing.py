@@ -127,7 +127,7 @@ def test_tags_come_out_on_the_symbol_they_arrived_with():
     from phydnn.link.timing import gardner_timing
 
     _, rx = _received(4000, 20.0, clock_ppm=0.0)
-    at = [1000, 2001, 5000]
+    at = [0, 1000, 2001, 5000]     # 0: before the first symbol
     tags = []
     for offset in at:
         tag = gr.tag_t()

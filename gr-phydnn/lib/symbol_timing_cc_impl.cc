@@ -100,7 +100,14 @@ symbol_timing_cc_impl::symbol_timing_cc_impl(int sps,
     d_min_period = sps - max_deviation;
     d_max_period = sps + max_deviation;
     d_avg_period = d_inst_period = static_cast<float>(sps);
-    d_last = d_arm_len - 1;   // the first midpoint lands where a whole arm is in
+    // the first symbol carries sample `delay` of the stream, where a transmitter's own RRC
+    // (a full convolution) puts its first symbol's peak, as symbol_sync_cc starts: a burst at
+    // the very start of a stream is sampled on its symbols before the loop has pulled in
+    // (started half a symbol off, the 0.005 loop took the whole preamble to get there and
+    // the first frame's header failed). An arm's worth of history (zeros) keeps every
+    // interpolant's window inside the buffer.
+    set_history(d_arm_len);
+    d_last = d_arm_len - 1 + 2.0 * d_delay - sps;
     d_prev = gr_complex(0.0f, 0.0f);
 
     set_relative_rate(1, static_cast<uint64_t>(sps));
@@ -201,12 +208,13 @@ void symbol_timing_cc_impl::propagate_tags(int consumed, int produced)
 {
     if (consumed <= 0 || produced <= 0)
         return;
-    const uint64_t start = nitems_read(0);
+    const uint64_t start = nitems_read(0);   // in[history - 1] is this item
     get_tags_in_range(d_tags, 0, start, start + consumed);
     auto end = d_positions.begin() + produced;
     for (const auto& tag : d_tags) {
         // a symbol at position t carries the input of sample t - delay
-        const double at = static_cast<double>(tag.offset - start) + d_delay;
+        const double at =
+            static_cast<double>(tag.offset - start) + (d_arm_len - 1) + d_delay;
         const auto hit = std::lower_bound(d_positions.begin(), end, at);
         const int64_t index = std::min<int64_t>(hit - d_positions.begin(), produced - 1);
         add_item_tag(0, nitems_written(0) + index, tag.key, tag.value, tag.srcid);

@@ -3,12 +3,15 @@
 Three chains, measured in the same run on the same machine (paper 003 asks for a PHY fast
 enough for a 20 MHz B210; DESIGN.md quotes GNU Radio's stock figures):
 
-* gr-phydnn's RX: the Deframer (fll_band_edge -> symbol_sync -> corr_est -> segment sync),
+* gr-phydnn's RX: the Deframer (symbol_timing_cc -> corr_est -> segment sync),
   fed with recorded loopback samples of real batches (12 dB, CFO, clock and timing offsets);
 * GNU Radio's stock packet receiver: the hier block of the packet_rx example
   (/usr/share/gnuradio/examples/digital/packet/packet_rx.grc, compiled with grcc), QPSK
   payload, BPSK header, sps 2, fed with packet_tx's samples through channel_model;
-* the bare chain chunks_to_symbols -> channel_model -> constellation_decoder (QPSK).
+* the bare chain chunks_to_symbols -> channel_model -> constellation_decoder (QPSK);
+* the Deframer's stages on their own: the timing recovery (gr-phydnn's C++ symbol_timing_cc
+  and GNU Radio's symbol_sync_cc), and timing + corr_est; what they leave of the whole
+  chain's time is the Python segment sync.
 
 Each receiver reads its samples from memory (vector_source) so only the receiver is timed;
 the wall time runs from start until the flowgraph has drained its finite source. The stock
@@ -91,6 +94,25 @@ def phydnn_rx(samples: np.ndarray, model: str, segments: int) -> Throughput:
     seconds = _run_to_end(tb)
     return Throughput("gr-phydnn RX (deframer)", len(samples), seconds, rx.sync.segments,
                       segments)
+
+
+def stage_rx(samples: np.ndarray, model: str, stage: str, timing: str = "phydnn"
+             ) -> Throughput:
+    """One stage of the Deframer's chain on its own, samples in (the stages' rates say where
+    the chain's time goes): ``timing`` (the timing recovery: gr-phydnn's C++ block or GNU
+    Radio's symbol_sync_cc) or ``timing+correlator`` (then corr_est on the symbols)."""
+    from gnuradio import blocks, gr
+
+    from phydnn.blocks import deframer
+
+    tb = gr.top_block()
+    src = blocks.vector_source_c(samples.tolist(), False)
+    rx = deframer(model, timing=timing)
+    chain = [src, rx.timing] + ([rx.detect] if stage == "timing+correlator" else [])
+    tb.connect(*chain, blocks.null_sink(gr.sizeof_gr_complex))
+    seconds = _run_to_end(tb)
+    names = {"phydnn": "symbol_timing_cc (C++)", "gnuradio": "GNU Radio symbol_sync_cc"}
+    return Throughput(f"stage: {stage}, {names[timing]}", len(samples), seconds, 0, 0)
 
 
 def _stock_module(build: Path):
@@ -191,7 +213,10 @@ def measure_all(model: str, images: int, packets: int, build: Path, snr_db: floa
     runs: dict[str, list[Throughput]] = {}
     for _ in range(repeats):
         for r in (phydnn_rx(samples, model, segments),
-                  stock_packet_rx(build, packets, snr_db=snr_db), bare_chain()):
+                  stock_packet_rx(build, packets, snr_db=snr_db), bare_chain(),
+                  stage_rx(samples, model, "timing"),
+                  stage_rx(samples, model, "timing", "gnuradio"),
+                  stage_rx(samples, model, "timing+correlator")):
             runs.setdefault(r.name, []).append(r)
     return [sorted(rs, key=lambda r: r.rate)[len(rs) // 2] for rs in runs.values()]
 

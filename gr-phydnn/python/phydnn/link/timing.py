@@ -58,15 +58,20 @@ def polyphase_arms(taps: np.ndarray, nfilters: int) -> np.ndarray:
 def gardner_timing(x: np.ndarray, sps: int, loop_bw: float, damping: float, ted_gain: float,
                    max_deviation: float, nfilters: int, taps: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Symbols, their positions (in samples of ``x``) and the loop's average period after
-    each, for samples ``x`` at ``sps`` per symbol (the C++ block's work on one buffer)."""
-    x = np.asarray(x, dtype=np.complex64)
+    """Symbols, their positions (in samples of ``x``, the matched filter's delay included:
+    a symbol at t carries sample t - delay; the first carries sample delay, where a
+    transmitter's own RRC puts its first symbol) and the loop's average period
+    after each, for samples ``x`` at ``sps`` per symbol (the C++ block's work on one
+    stream)."""
     arms = polyphase_arms(taps, nfilters)
     length = arms.shape[1]
+    delay = (len(taps) - 1) / (2 * nfilters)     # the matched filter's, in samples
+    # an arm's worth of zeros before the first sample, which the first symbol carries
+    x = np.concatenate([np.zeros(length - 1, np.complex64), np.asarray(x, np.complex64)])
     alpha, beta = (np.float32(g) for g in loop_gains(loop_bw, damping, ted_gain))
     lo, hi = np.float32(sps - max_deviation), np.float32(sps + max_deviation)
     avg = inst = np.float32(sps)
-    last, prev = float(length - 1), 0j
+    last, prev = length - 1 + 2 * delay - sps, 0j   # the first symbol carries sample delay
     symbols, positions, periods = [], [], []
 
     def interpolate(t: float) -> complex:
@@ -90,5 +95,5 @@ def gardner_timing(x: np.ndarray, sps: int, loop_bw: float, damping: float, ted_
         positions.append(t_sym)
         periods.append(float(avg))
         prev, last = sym, t_sym
-    return (np.asarray(symbols, dtype=np.complex64), np.asarray(positions),
+    return (np.asarray(symbols, dtype=np.complex64), np.asarray(positions) - (length - 1),
             np.asarray(periods))
