@@ -325,6 +325,13 @@ def _energy(cfg: BenchConfig, baselines: list[dict[str, Any]],
     return rows
 
 
+def _inference(cfg: BenchConfig) -> dict[str, Any]:
+    from phydnn.bench.inference import best_backends, measure_backends
+
+    rows = measure_backends(cfg.model, cfg.torch_images)
+    return {"rows": rows, "best": best_backends(rows)}
+
+
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     """Run every measurement; write results into ``cfg.out``; returns the results dict."""
     from phydnn.bench.latency import loopback_accuracy, loopback_latency
@@ -337,7 +344,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     card = load_card(cfg.model)
     rate = cfg.wifi_rate or rate_for_snr(cfg.snr_db)
-    steps = _Steps(12)
+    steps = _Steps(13)
     latency = steps.run("latency on the loopback flowgraph (real-time air)", loopback_latency,
                         cfg.model, cfg.latency_batches, cfg.interval_ms, cfg.snr_db,
                         cfg.samp_rate)
@@ -356,6 +363,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     energy = steps.run("device energy per batch", _energy, cfg, baselines, jvs)
     vfe = steps.run("VFE / VL-VFE beside DeepJSCC (paper 000)", _vfe, cfg)
     budget = steps.run("multi-exit encoder under compute budgets (paper 002)", _budget, cfg)
+    inference = steps.run("head and tail inference by backend", _inference, cfg)
     res = {
         "config": asdict(cfg), "model": cfg.model, "wifi_rate_mbps": rate,
         "phydnn_latency": {k: v for k, v in latency.items() if k != "rows"},
@@ -368,7 +376,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                             "loopback_images": cfg.loopback_images},
         "rate_table": rate_rows, "complexity": complexity, "table3": table3,
         "joint_vs_separate": jvs, "energy": energy, "vfe": vfe,
-        "budget": budget,
+        "budget": budget, "inference": inference,
         "machine": f"{torch.get_num_threads()} CPU threads", "step_seconds": steps.times,
     }
     res["targets"] = targets(res)

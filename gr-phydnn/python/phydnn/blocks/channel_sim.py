@@ -115,11 +115,12 @@ class air_channel(gr.hier_block2):  # noqa: N801
     built of only the blocks a setting needs, for a loopback faster than the air it
     simulates: the mmse_resampler only with a clock offset, the FIR only with a fractional
     delay or taps, a rotator_cc for the frequency (one block, where channel_model mixes a
-    sig_source in; kept at 0 so that set_freq_offset can move it), and the noise from fastnoise_source_c (a Gaussian table,
-    values picked at random by xoroshiro128+) with a pool of :data:`NOISE_POOL` values
-    where channel_model's has 16384. channel_model runs all six of its blocks whatever is
-    set: 17.7 M samples/s here, under the 20 MS/s air; this chain, AWGN alone, ~90. The
-    noise's Gaussianity, power and lack of repeats are tested in tests/qa_channel_sim.py."""
+    sig_source in; kept at 0 so that set_freq_offset can move it), and the noise from
+    fastnoise_source_c (a Gaussian table, values picked at random by xoroshiro128+) with a
+    pool of :data:`NOISE_POOL` values where channel_model's has 16384. channel_model runs
+    all six of its blocks whatever is set (17.7 M samples/s on a machine like this one,
+    under the 20 MS/s air); the rates of this chain are in the bench. The noise's
+    Gaussianity, power and lack of repeats are tested in tests/qa_channel_sim.py."""
 
     def __init__(self, snr_db: float, freq_offset: float, clock_ppm: float,
                  timing_offset: float, taps: list[complex] | None, seed: int) -> None:

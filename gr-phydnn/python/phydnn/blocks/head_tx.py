@@ -41,9 +41,9 @@ class head_tx(gr.basic_block):  # noqa: N801 - GNU Radio block naming
 
     def __init__(self, model: str = "models/fmnist_resnet20_phydnn_kd14ctx_m4",
                  threads: int = 0, channel_snr_db: float = math.nan,
-                 feedback: bool = False, budget: float = 0.0) -> None:
+                 feedback: bool = False, budget: float = 0.0, backend: str = "eager") -> None:
         gr.basic_block.__init__(self, name="phydnn_head_tx", in_sig=None, out_sig=None)
-        self.head = TxHead(model, threads)
+        self.head = TxHead(model, threads, backend)
         self.set_channel_snr_db(channel_snr_db)
         if budget:
             self.head.side.set_budget(float(budget))

@@ -83,9 +83,9 @@ class tail_rx(gr.basic_block):  # noqa: N801
                  batch_size: int = 64, samp_rate: float = 20e6, sps: int = 2,
                  idle_timeout_s: float = 5.0, exit_when_done: int = 0,
                  threads: int = 0, timing_log: str = "", status_interval_s: float = 10.0,
-                 hint_after_s: float = 15.0) -> None:
+                 hint_after_s: float = 15.0, backend: str = "eager") -> None:
         gr.basic_block.__init__(self, name="phydnn_tail_rx", in_sig=None, out_sig=None)
-        self.tail = RxTail(model, receiver, threads)
+        self.tail = RxTail(model, receiver, threads, backend)
         self.reasm = Reassembler(self.tail.check)
         self.expected = int(n_images)
         self.samp_rate, self.sps = float(samp_rate), int(sps)

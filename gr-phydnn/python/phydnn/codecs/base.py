@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from phydnn.data.transforms import normalize
-from phydnn.errors import ConfigError
+from phydnn.errors import ConfigError, check_choice
 
 __all__ = ["CODEC_FIELD_MAX", "KINDS", "Codec", "CodecOutput", "PayloadSpec", "Receiver",
            "RxPayload", "Transmitter", "TxPayload"]
@@ -136,6 +136,15 @@ class _Side:
         from phydnn.codecs.registry import get_codec
         return get_codec(self.codec_name).codec_id
 
+    def set_backend(self, backend: str, threads: int = 0) -> None:
+        """Run this side's network with ``backend`` (:data:`phydnn.models.backends.BACKENDS`);
+        a codec whose networks have no other backend wired takes only 'eager'."""
+        from phydnn.models.backends import BACKENDS
+        check_choice("backend", backend, BACKENDS)
+        if backend != "eager":
+            raise ConfigError(f"backend={backend!r}: the {self.codec_name} codec runs its "
+                              f"networks in torch eager only")
+
 
 class Transmitter(_Side):
     """The device's half. Subclasses implement :meth:`encode_tensor`."""
@@ -154,6 +163,13 @@ class Transmitter(_Side):
 
     def encode_tensor(self, x: torch.Tensor) -> TxPayload:
         raise NotImplementedError
+
+    def graph(self) -> torch.nn.Module:
+        """What the device runs per batch as one module, normalised images in, the payload's
+        values out (for an inference backend or an ONNX export); codecs whose transmitter
+        is not one fixed graph (multi-exit, VL-VFE) refuse."""
+        raise ConfigError(f"the {self.codec_name} codec's transmitter is not exported as one "
+                          f"graph (PhyDNN's is)")
 
     def adapt(self, snr_db: float) -> None:
         """Told the channel's Es/N0 (dB; feedback, or the loopback's setting): a codec whose

@@ -29,9 +29,11 @@ from phydnn.codecs.base import (
 )
 from phydnn.codecs.registry import register_codec
 from phydnn.errors import CheckpointError, check_choice
+from phydnn.models.backends import BACKENDS
+from phydnn.models.backends import runner as model_runner
 from phydnn.models.bundle import phydnn_from_state
 from phydnn.models.complexity import count_macs, count_params
-from phydnn.models.phydnn_net import RECEIVERS, PhyDNN
+from phydnn.models.phydnn_net import RECEIVERS, PhyDNN, TailGraph, TransmitGraph
 
 __all__ = ["PhyDNNCodec", "build_from_card"]
 
@@ -52,9 +54,24 @@ class PhyDNNTransmitter(Transmitter):
     def __init__(self, model: PhyDNN, card: dict[str, Any]) -> None:
         super().__init__(card, PhyDNNCodec.payload_spec(card))
         self.model = model
+        self.backend = "eager"
+        self._run = model.transmit
+
+    def set_backend(self, backend: str, threads: int = 0) -> None:
+        """Run the head (with the embedding scores, argmax and map: TransmitGraph) by
+        ``backend``; the point indices are the same (phydnn bench checks them on the test
+        set)."""
+        check_choice("backend", backend, BACKENDS)
+        example = torch.zeros(1, *self.card["input_shape"])
+        self._run = model_runner(self.graph(), example, backend, threads)
+        self.backend = backend
+
+    def graph(self) -> TransmitGraph:
+        """Images -> point indices (int64): head, embedding scores, argmax, map."""
+        return TransmitGraph(self.model)
 
     def encode_tensor(self, x: torch.Tensor) -> TxPayload:
-        return TxPayload(self.model.transmit(x).numpy().astype(np.uint8), 0)
+        return TxPayload(self._run(x).numpy().astype(np.uint8), 0)
 
     def complexity(self) -> tuple[int, int]:
         """Head and codebook; MACs of the head plus the embedding scores (Eq. 2)."""
@@ -68,6 +85,17 @@ class PhyDNNReceiver(Receiver):
     def __init__(self, model: PhyDNN, card: dict[str, Any], receiver: str = "soft") -> None:
         super().__init__(card, PhyDNNCodec.payload_spec(card))
         self.model, self.receiver = model, check_choice("receiver", receiver, RECEIVERS)
+        self.backend = "eager"
+        self._tail = TailGraph(model)
+
+    def set_backend(self, backend: str, threads: int = 0) -> None:
+        """Run the codebook lookup and the tail (TailGraph) by ``backend``; the demodulation
+        (likelihoods, the source model's posterior) stays in torch."""
+        check_choice("backend", backend, BACKENDS)
+        c, h, w = self.model.feature_shape
+        example = torch.zeros(1, h, w, self.model.order)
+        self._tail = model_runner(TailGraph(self.model), example, backend, threads)
+        self.backend = backend
 
     def values_per_image(self, codec_field: int, n_images: int = 1) -> int:
         return self.model.positions_per_image
@@ -89,7 +117,7 @@ class PhyDNNReceiver(Receiver):
         sym = torch.from_numpy(payload.values.astype(np.complex64)).reshape(shape)
         nv = torch.from_numpy(payload.noise_var.astype(np.float32)).reshape(shape)
         erased = torch.from_numpy(payload.erased).reshape(shape)
-        logits = self.model.tail(self.model.codebook.lookup(self.weights(sym, nv, erased)))
+        logits = self._tail(self.weights(sym, nv, erased))
         return CodecOutput(torch.softmax(logits, 1).numpy().astype(np.float32))
 
 

@@ -27,9 +27,13 @@ RECEIVERS = ("hard", "soft")
 
 
 class _Endpoint:
-    def __init__(self, side: Any, model_path: str | Path) -> None:
+    def __init__(self, side: Any, model_path: str | Path, backend: str = "eager",
+                 threads: int = 0) -> None:
         self.side, self.path = side, str(model_path)
         self.spec = side.spec
+        self.backend = backend          # phydnn.models.backends; the codec refuses one it
+        if backend != "eager":          # has not wired
+            side.set_backend(backend, threads)
 
     @property
     def fingerprint(self) -> str:
@@ -63,10 +67,10 @@ class _Endpoint:
 class TxHead(_Endpoint):
     """The transmitter side of a codec bundle, on uint8 image batches."""
 
-    def __init__(self, model_path: str | Path, threads: int = 0) -> None:
+    def __init__(self, model_path: str | Path, threads: int = 0, backend: str = "eager") -> None:
         if threads:
             torch.set_num_threads(int(threads))
-        super().__init__(load_transmitter(model_path), model_path)
+        super().__init__(load_transmitter(model_path), model_path, backend, threads)
 
     def encode_payload(self, images: np.ndarray):
         """(N, C, H, W) uint8 pixels -> the batch's :class:`~phydnn.codecs.TxPayload`."""
@@ -94,10 +98,12 @@ class Prediction:
 class RxTail(_Endpoint):
     """The receiver side of a codec bundle: demapping, the codec's decoder."""
 
-    def __init__(self, model_path: str | Path, receiver: str = "soft", threads: int = 0) -> None:
+    def __init__(self, model_path: str | Path, receiver: str = "soft", threads: int = 0,
+                 backend: str = "eager") -> None:
         if threads:
             torch.set_num_threads(int(threads))
-        super().__init__(load_receiver(model_path, receiver=receiver), model_path)
+        super().__init__(load_receiver(model_path, receiver=receiver), model_path, backend,
+                         threads)
         self.receiver = receiver
 
     @property

@@ -40,7 +40,7 @@ from phydnn.models.modes import eval_mode, frozen_batchnorm_stats
 from phydnn.phy import PSKConstellation
 from phydnn.phy.channel_spec import ChannelSpec, through
 
-__all__ = ["PhyDNN", "RECEIVERS", "build_phydnn"]
+__all__ = ["PhyDNN", "RECEIVERS", "TailGraph", "TransmitGraph", "build_phydnn"]
 
 RECEIVERS = ("hard", "soft")
 
@@ -222,3 +222,31 @@ def build_phydnn(backbone: nn.Module, split: str, num_embeddings: int,
     with eval_mode(head), torch.no_grad():
         feat = head(torch.zeros(1, *input_shape))
     return PhyDNN(head, tail, num_embeddings, tuple(feat.shape[1:]), scoring)
+
+
+class TransmitGraph(nn.Module):
+    """What the device runs per batch, as one module (for an inference backend or an ONNX
+    export: :mod:`phydnn.models.backends`): images -> point indices (N, H', W'), int64,
+    pi(argmax_k delta_k^T H_i(x)) (paper 003 Eq. 2, Sec. III-B)."""
+
+    def __init__(self, model: PhyDNN) -> None:
+        super().__init__()
+        self.head, self.codebook = model.head, model.codebook
+        self.register_buffer("pi", model.pi.clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.pi[self.codebook.logits(self.head(x)).argmax(-1)]
+
+
+class TailGraph(nn.Module):
+    """What the server runs per batch after demodulation, as one module: weights over the M
+    embeddings (N, H', W', M) -> class logits, T(sum_k w_k delta_k) (the soft receiver's
+    lookup; one-hot weights are the hard receiver's)."""
+
+    def __init__(self, model: PhyDNN) -> None:
+        super().__init__()
+        self.tail, self.codebook = model.tail, model.codebook
+
+    def forward(self, weights: Tensor) -> Tensor:
+        return self.tail(self.codebook.lookup(weights))
+
