@@ -335,3 +335,20 @@ def test_equaliser_estimates_the_channel_and_removes_its_interference():
     for snr in (-3.0, 0.0, 12.0, 30.0):
         flat = _awgn(sent, snr, rng).astype(np.complex64)
         assert design_equaliser(flat, sent) is None
+
+
+def test_fast_rotators_match_the_direct_one():
+    """The payload's rotators (an outer product for a ramp, a Taylor series between exact
+    phasors for a tracked phase) give exp(-j angle) to float32 rounding, and the series hands
+    an angle that moves too fast to the direct rotator."""
+    from phydnn.link.sync import TAYLOR_REACH, _ramp, _rotator, _smooth_rotator
+
+    n = np.arange(12_345)
+    for phase, freq in ((0.3, 1e-3), (-2.0, -4e-3), (100.0, 0.25)):
+        exact = np.exp(-1j * (phase + 2 * np.pi * freq * n))
+        assert np.max(np.abs(_ramp(phase, freq, len(n)) - exact)) < 2e-6
+    rng = np.random.default_rng(0)
+    slow = np.cumsum(rng.normal(0, 1e-3, len(n))) + 1.0      # a residual phase, rad
+    assert np.max(np.abs(_smooth_rotator(slow) - np.exp(-1j * slow))) < 2e-6
+    fast = n * (2 * TAYLOR_REACH)                           # steps beyond the series' reach
+    assert np.array_equal(_smooth_rotator(fast), _rotator(fast))

@@ -125,8 +125,8 @@ namespace {
 typedef float v8f __attribute__((vector_size(32)));
 
 // sum_i x[i] h[i] over interleaved complex samples x and taps doubled per sample (h0 h0 h1
-// h1 ...), n a multiple of 8 floats: a straight multiply-add, no shuffles; AVX2/FMA where
-// the CPU has them, SSE2 otherwise (the clone is chosen when the library loads)
+// h1 ...), n a multiple of 8 floats: a straight multiply-add, no shuffles; AVX2 where
+// the CPU has it, SSE2 otherwise (the clone is chosen when the library loads)
 __attribute__((target_clones("avx2", "default"))) gr_complex
 dot_doubled(const float* x, const float* h, int n)
 {

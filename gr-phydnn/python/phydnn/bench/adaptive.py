@@ -190,8 +190,10 @@ def plot_adaptive(curves: dict[str, Any], path, feedback: dict[str, Any] | None 
         snr = [float(s) for s in c["curve"]]
         rows = list(c["curve"].values())
         acc = np.array([r["accuracy"] for r in rows]) * 100
-        err = np.array([[r["accuracy"] - r["min"], r["max"] - r["accuracy"]]
-                        for r in rows]).T * 100
+        # the draws' mean can sit a rounding error outside their min..max when they agree:
+        # matplotlib refuses a negative bar
+        err = np.maximum(np.array([[r["accuracy"] - r["min"], r["max"] - r["accuracy"]]
+                                   for r in rows]).T * 100, 0.0)
         ax.errorbar(snr, acc, yerr=err, marker="o", capsize=3, label=name)
         bx.plot(snr, [r["real_uses"] for r in rows], marker="o", label=name)
     for kind in ("pilots", "fixed") if feedback else ():

@@ -380,6 +380,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         "machine": f"{torch.get_num_threads()} CPU threads", "step_seconds": steps.times,
     }
     res["targets"] = targets(res)
+    # the measurements first: a figure that fails to draw must not lose a 30-minute run
+    (out / "results.json").write_text(json.dumps(res, indent=2, default=str) + "\n")
     res["figures"] = [str(p) for p in plot_all(res, out)]
     res["total_seconds"] = time.perf_counter() - steps.t_start
     (out / "results.json").write_text(json.dumps(res, indent=2, default=str) + "\n")

@@ -11,7 +11,10 @@ enough for a 20 MHz B210; DESIGN.md quotes GNU Radio's stock figures):
 * the bare chain chunks_to_symbols -> channel_model -> constellation_decoder (QPSK);
 * the Deframer's stages on their own: the timing recovery (gr-phydnn's C++ symbol_timing_cc
   and GNU Radio's symbol_sync_cc), and timing + corr_est; what they leave of the whole
-  chain's time is the Python segment sync.
+  chain's time is the Python segment sync;
+* the loopback's channel: GNU Radio's channel_model against gr-phydnn's channel simulator
+  (noise only, and with the demo's offsets), which a real-time loopback at 20 MS/s needs
+  faster than the air.
 
 Each receiver reads its samples from memory (vector_source) so only the receiver is timed;
 the wall time runs from start until the flowgraph has drained its finite source. The stock
@@ -115,6 +118,28 @@ def stage_rx(samples: np.ndarray, model: str, stage: str, timing: str = "phydnn"
     return Throughput(f"stage: {stage}, {names[timing]}", len(samples), seconds, 0, 0)
 
 
+def channel_rate(kind: str, samples: int = 20_000_000) -> Throughput:
+    """The loopback's channel on its own (null source -> channel -> null sink): GNU Radio's
+    ``channel_model`` with noise only, or gr-phydnn's channel simulator with noise only
+    ("awgn") or with the demo's offsets (CFO 1e-3, 50 ppm, 0.37 sample: "offsets")."""
+    from gnuradio import blocks, channels, gr
+
+    from phydnn.blocks import channel_sim
+
+    make = {"channel_model": lambda: channels.channel_model(0.25, 0.0, 1.0, [1.0], 3),
+            "awgn": lambda: channel_sim(12.0, seed=3),
+            "offsets": lambda: channel_sim(12.0, 1e-3, 50.0, 0.37, seed=3)}[kind]
+    tb = gr.top_block()
+    tb.connect(blocks.null_source(gr.sizeof_gr_complex),
+               blocks.head(gr.sizeof_gr_complex, samples), make(),
+               blocks.null_sink(gr.sizeof_gr_complex))
+    seconds = _run_to_end(tb)
+    names = {"channel_model": "channel: GNU Radio channel_model (noise only)",
+             "awgn": "channel: gr-phydnn channel_sim (noise only)",
+             "offsets": "channel: gr-phydnn channel_sim (CFO, clock, fractional delay)"}
+    return Throughput(names[kind], samples, seconds, 0, 0)
+
+
 def _stock_module(build: Path):
     """The stock packet_tx / packet_rx hier blocks, compiled with grcc into ``build``."""
     from phydnn.programs import compile_grc
@@ -216,7 +241,8 @@ def measure_all(model: str, images: int, packets: int, build: Path, snr_db: floa
                   stock_packet_rx(build, packets, snr_db=snr_db), bare_chain(),
                   stage_rx(samples, model, "timing"),
                   stage_rx(samples, model, "timing", "gnuradio"),
-                  stage_rx(samples, model, "timing+correlator")):
+                  stage_rx(samples, model, "timing+correlator"),
+                  *(channel_rate(kind) for kind in ("channel_model", "awgn", "offsets"))):
             runs.setdefault(r.name, []).append(r)
     return [sorted(rs, key=lambda r: r.rate)[len(rs) // 2] for rs in runs.values()]
 

@@ -15,21 +15,20 @@ GNU Radio block drains one message port before it looks at the next, so behind a
 segments a second port's messages wait until the stream stops.) A correlator peak
 without a sync word under it (data or noise) is dropped and counted as a false alarm; side
 peaks of a refused sync word are dropped with it, so each frame is refused once.
-Inside, GNU Radio's blocks do the stream DSP:
+Inside, stream blocks (GNU Radio's, and one of gr-phydnn's in C++) do the stream DSP:
 
     [fll_band_edge_cc (coarse frequency), off by default: every segment's frequency comes
     from its own sync word, measured to hold delivery and SER up to 3e-3 cycles/sample with
     or without the FLL, which costs a third of the RX chain's throughput] ->
     symbol_timing_cc (gr-phydnn's C++ block, lib/symbol_timing_cc_impl.cc: what GNU Radio's
-    symbol_sync_cc does with these settings, at 2.2x its rate; ``timing="gnuradio"`` runs
-    the stock block instead. Gardner TED, polyphase RRC matched filter, 1 sample per
-    symbol out; loop
-    bandwidth 0.005: the radio's sample clock runs on between bursts, so a narrow loop keeps
-    its lock through the gaps and its jitter stays small; its average period held within
-    :data:`MAX_CLOCK_DEVIATION` of nominal, so that what it wanders in a gap the lead ramp
-    pulls back. At 0.03 the loop slipped a symbol
-    inside 3 of 188 BPSK segments at 4 dB (BER 2.2x theory) and its jitter put analog
-    values' error 1.5 dB above sigma^2 at 0 dB; at 0.005: no slips, BPSK BER 1.05x theory
+    symbol_sync_cc does with these settings, at 1.8-2.2x its rate; ``timing="gnuradio"``
+    runs the stock block instead. Gardner TED, polyphase RRC matched filter, 1 sample per
+    symbol out; loop bandwidth 0.005: the radio's sample clock runs on between bursts, so a
+    narrow loop keeps its lock through the gaps and its jitter stays small; its average
+    period held within :data:`MAX_CLOCK_DEVIATION` of nominal, so that what it wanders in a
+    gap the lead ramp pulls back. At 0.03 the loop slipped a symbol inside 3 of 188 BPSK
+    segments at 4 dB (BER 2.2x theory) and its jitter put analog values' error 1.5 dB above
+    sigma^2 at 0 dB; at 0.005: no slips, BPSK BER 1.05x theory
     at 4 dB, analog error 0.2 dB above sigma^2 at 0 dB, QPSK SER at theory from 0 dB, and
     12 % of the headers through at 0 dB instead of 3 %; 0.01-0.015 lost 2 % of the headers
     at 6 dB in two seeds, 0.005 and 0.02 none)
@@ -78,7 +77,7 @@ BUFFER = 65536                 # items in the timing's and the correlator's outp
 
 def timing_block(kind: str, sps: int, loop_bw: float, taps: np.ndarray) -> gr.basic_block:
     """The timing recovery: gr-phydnn's C++ ``symbol_timing_cc`` ("phydnn", the default:
-    2.2x the stock block's rate here) or GNU Radio's ``symbol_sync_cc`` ("gnuradio"), both
+    1.8-2.2x the stock block's rate here) or GNU Radio's ``symbol_sync_cc`` ("gnuradio"), both
     Gardner with the polyphase matched filter ``taps``, one symbol out per symbol, the same
     loop gains for ``loop_bw`` (damping 1, TED gain 1) and the same limit on the period."""
     if kind == "gnuradio":
