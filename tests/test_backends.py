@@ -17,8 +17,8 @@ FAST = ("eager", "inference_mode", "channels_last", "onnxruntime")   # compile: 
 
 @pytest.fixture(scope="module")
 def images() -> torch.Tensor:
-    from phydnn.bench.inference import _test_inputs
-    return _test_inputs(MODEL, 256)
+    from phydnn.codecs import load_transmitter
+    return load_transmitter(MODEL).test_inputs(256)
 
 
 @pytest.mark.parametrize("backend", FAST)

@@ -26,18 +26,6 @@ __all__ = ["best_backends", "measure_backends"]
 BATCH = 64
 
 
-def _test_inputs(model_path: str, images: int) -> torch.Tensor:
-    """The first ``images`` test images of the model's dataset, normalised as its card says."""
-    from phydnn.checkpoint import load_card
-    from phydnn.data import load_dataset
-    from phydnn.data.transforms import normalize
-
-    card = load_card(model_path)
-    data = load_dataset(card["dataset"], "test")
-    x = data.images[:images]
-    return normalize(x, tuple(card["mean"]), tuple(card["std"]))
-
-
 def _side(graph: torch.nn.Module, inputs: list[torch.Tensor], backends: list[str]
           ) -> dict[str, tuple[torch.Tensor, np.ndarray, float]]:
     """Every backend's outputs on ``inputs``, its seconds per batch and its set-up seconds.
@@ -69,9 +57,10 @@ def measure_backends(model_path: str, images: int = 10000,
 
     if "eager" not in backends:
         backends = ("eager", *backends)
-    model = load_transmitter(model_path).model
+    tx = load_transmitter(model_path)
+    model = tx.model
     tail_model = load_receiver(model_path, receiver="hard").model
-    x = _test_inputs(model_path, images)
+    x = tx.test_inputs(images)
     head = _side(TransmitGraph(model), list(torch.split(x, BATCH)), list(backends))
     # what the tail hears on a noiseless link: the one-hot weights of the indices sent
     index = tail_model.pi_inv[head["eager"][0]]

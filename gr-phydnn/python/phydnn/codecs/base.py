@@ -149,14 +149,25 @@ class _Side:
 class Transmitter(_Side):
     """The device's half. Subclasses implement :meth:`encode_tensor`."""
 
-    def encode(self, images: np.ndarray) -> TxPayload:
-        """(N, C, H, W) uint8 pixels -> the batch's payload (checked against the spec)."""
+    def inputs(self, images: np.ndarray) -> torch.Tensor:
+        """(N, C, H, W) uint8 pixels -> the normalised float tensor this side's network (and
+        :meth:`graph`) takes, checked against the card's input shape."""
         shape = tuple(self.card["input_shape"])
         if images.ndim != 4 or tuple(images.shape[1:]) != shape:
             raise ConfigError(f"image shape {tuple(images.shape[1:])} does not match the "
                               f"model {self.path}, which takes {shape}")
-        x = normalize(torch.from_numpy(np.ascontiguousarray(images)), tuple(self.card["mean"]),
-                      tuple(self.card["std"]))
+        return normalize(torch.from_numpy(np.ascontiguousarray(images)),
+                         tuple(self.card["mean"]), tuple(self.card["std"]))
+
+    def test_inputs(self, images: int) -> torch.Tensor:
+        """The first ``images`` test images of the card's dataset, as :meth:`inputs` makes
+        them (what the backends and the ONNX export are checked on)."""
+        from phydnn.data import load_dataset
+        return self.inputs(load_dataset(self.card["dataset"], "test").images[:images].numpy())
+
+    def encode(self, images: np.ndarray) -> TxPayload:
+        """(N, C, H, W) uint8 pixels -> the batch's payload (checked against the spec)."""
+        x = self.inputs(images)
         with torch.no_grad():
             out = self.encode_tensor(x)
         return TxPayload(out.values.reshape(len(images), -1), out.codec_field)

@@ -12,24 +12,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from phydnn.codecs.base import Transmitter
 from phydnn.errors import CheckpointError, PhyDNNError
 
 __all__ = ["export_tx_onnx", "onnx_agreement"]
 
+CHECK_BATCH = 256    # test images per ONNX Runtime call while checking
 
-def onnx_agreement(onnx_path: str | Path, model_path: str | Path, images: int = 1000) -> float:
+
+def onnx_agreement(onnx_path: str | Path, tx: Transmitter, images: int = 1000) -> float:
     """Share of the first ``images`` test images on which the ONNX graph at ``onnx_path``
-    (ONNX Runtime) gives the values the bundle's transmitter gives in torch."""
+    (ONNX Runtime) gives the values transmitter ``tx`` gives in torch."""
     import onnxruntime as ort
 
-    from phydnn.bench.inference import BATCH, _test_inputs
-    from phydnn.codecs import load_transmitter
-
-    graph = load_transmitter(model_path).graph().eval()
+    graph = tx.graph().eval()
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     same = 0
-    x = _test_inputs(str(model_path), images)
-    for batch in torch.split(x, BATCH):
+    x = tx.test_inputs(images)
+    for batch in torch.split(x, CHECK_BATCH):
         with torch.no_grad():
             ref = graph(batch).numpy()
         out = session.run(None, {"x": batch.numpy()})[0]
@@ -52,7 +52,7 @@ def export_tx_onnx(model_path: str | Path, out: str | Path | None = None, force:
     example = torch.zeros(1, *tx.card["input_shape"])
     tmp = path.with_suffix(".onnx.tmp")
     export_onnx(tx.graph(), example, tmp)
-    agreement = onnx_agreement(tmp, model_path, check_images)
+    agreement = onnx_agreement(tmp, tx, check_images)
     if agreement < 1.0:
         tmp.unlink()
         raise PhyDNNError(f"the ONNX graph of {model_path} sends other values than torch on "

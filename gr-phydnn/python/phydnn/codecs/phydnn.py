@@ -29,7 +29,6 @@ from phydnn.codecs.base import (
 )
 from phydnn.codecs.registry import register_codec
 from phydnn.errors import CheckpointError, check_choice
-from phydnn.models.backends import BACKENDS
 from phydnn.models.backends import runner as model_runner
 from phydnn.models.bundle import phydnn_from_state
 from phydnn.models.complexity import count_macs, count_params
@@ -61,7 +60,6 @@ class PhyDNNTransmitter(Transmitter):
         """Run the head (with the embedding scores, argmax and map: TransmitGraph) by
         ``backend``; the point indices are the same (phydnn bench checks them on the test
         set)."""
-        check_choice("backend", backend, BACKENDS)
         example = torch.zeros(1, *self.card["input_shape"])
         self._run = model_runner(self.graph(), example, backend, threads)
         self.backend = backend
@@ -91,7 +89,6 @@ class PhyDNNReceiver(Receiver):
     def set_backend(self, backend: str, threads: int = 0) -> None:
         """Run the codebook lookup and the tail (TailGraph) by ``backend``; the demodulation
         (likelihoods, the source model's posterior) stays in torch."""
-        check_choice("backend", backend, BACKENDS)
         c, h, w = self.model.feature_shape
         example = torch.zeros(1, h, w, self.model.order)
         self._tail = model_runner(TailGraph(self.model), example, backend, threads)
