@@ -1,4 +1,5 @@
-"""qa for the channel simulator's noise (blocks.channel_sim.air_channel: fastnoise_source_c
+"""qa for the channel simulator (gr-phydnn's channel_cc, blocks.channel_sim.air_channel): the same
+samples as GNU Radio's chain of blocks it replaces; its noise (fastnoise_source_c's draw
 with a pool of NOISE_POOL Gaussian values, in place of channel_model's 16384): complex
 Gaussian with the power Es/N0 calls for, no repeats that a receiver could learn (no
 correlation at any lag, the pool's size included; another seed, other noise), and the same
@@ -106,3 +107,70 @@ def test_offsets_are_channel_models():
 
     assert freq(ours) == pytest.approx(freq(ref), abs=1e-6)
     assert abs(freq(ours) - 0.012) > 1e-6          # the clock offset moved it too
+
+
+def _gnuradio_chain(noise_voltage: float, phase_inc: float, ratio: float, mu: float,
+                    taps: list[complex], seed: int, pool: int) -> list:
+    """The reference: what channel_cc computes, as GNU Radio's own blocks chained."""
+    from gnuradio import analog, blocks
+    from gnuradio import filter as grfilter
+
+    chain = []
+    if ratio != 1.0 or mu != 0.0:
+        chain.append(grfilter.mmse_resampler_cc(mu, ratio))
+    if list(taps) != [1.0]:
+        chain.append(grfilter.fir_filter_ccc(1, taps))
+    chain.append(blocks.rotator_cc(phase_inc))
+    return chain + [analog.fastnoise_source_c(analog.GR_GAUSSIAN, noise_voltage, seed, pool)]
+
+
+@pytest.mark.parametrize("args", [
+    (0.1, 0.01, 1.00005, 0.37, [1.0], 3, 1 << 16),          # the demo's clock and delay
+    (0.0, 0.006, 1.0, 0.0, [1.0], 3, 1 << 10),              # frequency only, no noise
+    (0.3, 0.0, 1.0, 0.0, [1.0], 5, 1 << 20),                # noise only: the pool's draw
+    (0.05, 0.02, 1 - 2e-4, 0.0, [1.0, 0.3j, 0.1], 7, 1 << 12),   # a slow clock, multipath
+    (0.0, 0.0, 1.0, 0.5, [1.0], 1, 4),                      # a fractional delay alone
+])
+def test_channel_cc_is_gnuradios_chain_sample_for_sample(args):
+    """gr-phydnn's one-block channel against mmse_resampler_cc -> fir_filter_ccc ->
+    rotator_cc -> add_cc(fastnoise_source_c) on the same random signal: the same samples
+    (the rotator's float rounding aside: it renormalises per call, and the calls differ),
+    the noise the very same draws."""
+    from gnuradio import blocks, gr
+    from gnuradio.phydnn import channel_cc
+
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(200_000) + 1j * rng.standard_normal(200_000)).astype(np.complex64)
+
+    def run(connect) -> np.ndarray:
+        tb = gr.top_block()
+        src, sink = blocks.vector_source_c(x.tolist(), False), blocks.vector_sink_c()
+        connect(tb, src, sink)
+        tb.run()
+        return np.asarray(sink.data(), np.complex64)
+
+    def reference(tb, src, sink):
+        *chain, noise = _gnuradio_chain(*args)
+        add = blocks.add_cc()
+        tb.connect(src, *chain, (add, 0))
+        tb.connect(noise, (add, 1))
+        tb.connect(add, sink)
+
+    ours = run(lambda tb, src, sink: tb.connect(src, channel_cc(*args), sink))
+    ref = run(reference)
+    n = min(len(ours), len(ref))
+    assert n > 0.99 * len(x)
+    assert np.max(np.abs(ours[:n] - ref[:n])) < 1e-4
+    assert np.max(np.abs(ours[:n] - ref[:n])) < 1e-3 * np.max(np.abs(ref[:n]))
+
+
+def test_channel_cc_refuses_bad_settings():
+    from gnuradio.phydnn import channel_cc
+
+    for args, what in [((0.1, 0.0, 0.0, 0.0, [1], 1, 16), "ratio"),
+                       ((0.1, 0.0, 1.0, 1.0, [1], 1, 16), "mu"),
+                       ((0.1, 0.0, 1.0, 0.0, [], 1, 16), "taps"),
+                       ((0.1, 0.0, 1.0, 0.0, [1], 1, 1000), "pool"),
+                       ((-0.1, 0.0, 1.0, 0.0, [1], 1, 16), "noise_voltage")]:
+        with pytest.raises(ValueError, match=what):
+            channel_cc(*args)

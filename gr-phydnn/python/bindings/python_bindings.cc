@@ -12,6 +12,7 @@
 namespace py = pybind11;
 
 // BINDING_FUNCTION_PROTOTYPES(
+void bind_channel_cc(py::module& m);
 void bind_symbol_timing_cc(py::module& m);
 // ) END BINDING_FUNCTION_PROTOTYPES
 
@@ -27,6 +28,7 @@ PYBIND11_MODULE(phydnn_python, m)
     init_numpy();
     py::module::import("gnuradio.gr");   // the base block classes
     // BINDING_FUNCTION_CALLS(
+    bind_channel_cc(m);
     bind_symbol_timing_cc(m);
     // ) END BINDING_FUNCTION_CALLS
 }

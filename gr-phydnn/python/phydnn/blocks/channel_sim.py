@@ -1,14 +1,14 @@
-"""Channel simulator: what GNU Radio's channel_model does, in its blocks (:class:`air_channel`),
-and its fading_model, set from Es/N0.
+"""Channel simulator: what GNU Radio's channel_model does, in one block of gr-phydnn's made of
+its parts (:func:`air_channel`), and its fading_model, set from Es/N0.
 
 Hier block, complex samples in and out. ``snr_db`` is Es/N0 per symbol (DESIGN.md
 "Definitions"): the framer's RRC pulse has unit energy, so after the receiver's matched
 filter a symbol has energy 1 and the complex noise variance per sample equals N0; the noise
 voltage is therefore 10^(-snr_db/20), whatever ``sps`` is. ``freq_offset`` is normalised to
 the sample rate (cycles per sample), ``clock_ppm`` the sample-clock offset of the RX against
-the TX, ``timing_offset`` a fractional delay in samples (a windowed-sinc FIR convolved with
-``taps``, explicit multipath taps at the sample rate), ``profile`` a named power-delay
-profile instead of ``taps`` (the ITU-R M.1225 indoor office A / B and pedestrian A channels at
+the TX, ``timing_offset`` a fractional delay in samples (the first position of the MMSE
+interpolator that also runs the sample clock), ``taps`` explicit multipath taps at the
+sample rate, ``profile`` a named power-delay profile instead of ``taps`` (the ITU-R M.1225 indoor office A / B and pedestrian A channels at
 ``samp_rate``: :mod:`phydnn.phy.profiles`), ``fading`` none / rayleigh / rician (GNU Radio's
 fading_model: flat; with a profile, its selective_fading_model, every path fading on its own;
 ``doppler`` = fD*Ts, ``k_factor`` for Rician); ``block-rayleigh`` / ``block-rician``: one
@@ -26,30 +26,25 @@ from __future__ import annotations
 import secrets
 
 import numpy as np
-from gnuradio import analog, blocks, channels, gr
-from gnuradio import filter as grfilter
+from gnuradio import channels, gr
 
 from phydnn.blocks.air_clock import air_clock
 from phydnn.blocks.burst_eraser import burst_eraser
 from phydnn.errors import ConfigError, check_choice, check_non_negative
 from phydnn.phy.profiles import LINK_FADING, PROFILE_NAMES, profile_paths, profile_taps
 
-__all__ = ["FADING", "NOISE_POOL", "air_channel", "channel_sim", "fractional_delay_taps",
-           "noise_voltage"]
+__all__ = ["FADING", "NOISE_POOL", "air_channel", "channel_sim", "noise_voltage"]
 
 FADING = LINK_FADING
 NOISE_POOL = 1 << 20   # Gaussian values in fastnoise_source_c's table (8 MB, drawn in 40 ms)
+BUFFER = 1 << 16       # the channel's output buffer (items): larger work calls, fewer wake-ups
+                       # (4096 items by default; 65536 took the offsets' rate from 20 to 32 M
+                       # samples/s here)
 
 
 def noise_voltage(snr_db: float) -> float:
     """Complex noise amplitude per sample for Es/N0 = ``snr_db`` with a unit-energy pulse."""
     return float(10.0 ** (-float(snr_db) / 20.0))
-
-
-def fractional_delay_taps(delay: float, half: int = 8) -> np.ndarray:
-    """A Blackman-windowed sinc delaying by ``half + delay`` samples (0 <= delay < 1)."""
-    n = np.arange(-half, half + 1, dtype=np.float64)
-    return (np.sinc(n - delay) * np.blackman(2 * half + 3)[1:-1]).astype(np.float64)
 
 
 class channel_sim(gr.hier_block2):  # noqa: N801
@@ -104,54 +99,28 @@ class channel_sim(gr.hier_block2):  # noqa: N801
         self.connect(self, *chain, self)
 
     def set_snr_db(self, snr_db: float) -> None:
-        self.model.set_snr_db(snr_db)
+        self.model.set_noise_voltage(noise_voltage(snr_db))
 
     def set_freq_offset(self, freq_offset: float) -> None:
-        self.model.set_freq_offset(freq_offset)
+        self.model.set_phase_inc(2 * np.pi * float(freq_offset))
 
 
-class air_channel(gr.hier_block2):  # noqa: N801
-    """What GNU Radio's channel_model does (its order: sample clock, taps, frequency, noise),
-    built of only the blocks a setting needs, for a loopback faster than the air it
-    simulates: the mmse_resampler only with a clock offset, the FIR only with a fractional
-    delay or taps, a rotator_cc for the frequency (one block, where channel_model mixes a
-    sig_source in; kept at 0 so that set_freq_offset can move it), and the noise from
-    fastnoise_source_c (a Gaussian table, values picked at random by xoroshiro128+) with a
-    pool of :data:`NOISE_POOL` values where channel_model's has 16384. channel_model runs
-    all six of its blocks whatever is set (17.7 M samples/s on a machine like this one,
-    under the 20 MS/s air); the rates of this chain are in the bench. The noise's
-    Gaussianity, power and lack of repeats are tested in tests/qa_channel_sim.py."""
+def air_channel(snr_db: float, freq_offset: float, clock_ppm: float, timing_offset: float,
+                taps: list[complex] | None, seed: int) -> gr.basic_block:
+    """What GNU Radio's channel_model does (its order: sample clock, taps, frequency, noise)
+    in gr-phydnn's ``channel_cc`` (gr-phydnn/lib/channel_cc_impl.cc): the sample clock and
+    the fractional delay from the MMSE interpolator that mmse_resampler_cc steps (its ratio
+    1 + ``clock_ppm`` 1e-6, its first position ``timing_offset``), the taps in GNU Radio's
+    FIR kernel, the frequency in its rotator, and the noise as fastnoise_source_c draws it
+    (a table of :data:`NOISE_POOL` Gaussian values, where channel_model's has 16384, picked
+    at random by xoroshiro128+), in one pass. Sample for sample what those GNU Radio blocks
+    give chained (tests/qa_channel_sim.py), several times faster: chained, five blocks ran
+    at 11-12 M samples/s with the demo's offsets here, under the 20 MS/s air (rates in the
+    bench). The noise's Gaussianity, power and lack of repeats are tested there too."""
+    from gnuradio.phydnn import channel_cc   # built by tools/setup (gr-phydnn/lib)
 
-    def __init__(self, snr_db: float, freq_offset: float, clock_ppm: float,
-                 timing_offset: float, taps: list[complex] | None, seed: int) -> None:
-        gr.hier_block2.__init__(self, "phydnn_air_channel",
-                                gr.io_signature(1, 1, gr.sizeof_gr_complex),
-                                gr.io_signature(1, 1, gr.sizeof_gr_complex))
-        chain: list = []
-        if float(clock_ppm) != 0.0:
-            self.clock = grfilter.mmse_resampler_cc(0.0, 1.0 + float(clock_ppm) * 1e-6)
-            self.clock.set_tag_propagation_policy(gr.TPP_DONT)   # channel_model's block_tags
-            chain.append(self.clock)
-        flat = not taps or list(taps) == [1.0]
-        if float(timing_offset) != 0.0 or not flat:
-            fir = np.convolve(fractional_delay_taps(float(timing_offset)),
-                              np.asarray(taps if taps else [1.0], dtype=np.complex128))
-            # real taps (a fractional delay of a flat channel) filter at twice the rate
-            self.fir = grfilter.fir_filter_ccf(1, fir.real.astype(np.float32).tolist()) \
-                if not np.any(fir.imag) else \
-                grfilter.fir_filter_ccc(1, fir.astype(np.complex64).tolist())
-            chain.append(self.fir)
-        self.rotator = blocks.rotator_cc(2 * np.pi * float(freq_offset))
-        chain.append(self.rotator)
-        self.noise = analog.fastnoise_source_c(analog.GR_GAUSSIAN, noise_voltage(snr_db),
-                                               int(seed), NOISE_POOL)
-        self.add = blocks.add_cc()
-        self.connect(self, *chain, (self.add, 0))
-        self.connect(self.noise, (self.add, 1))
-        self.connect(self.add, self)
-
-    def set_snr_db(self, snr_db: float) -> None:
-        self.noise.set_amplitude(noise_voltage(snr_db))
-
-    def set_freq_offset(self, freq_offset: float) -> None:
-        self.rotator.set_phase_inc(2 * np.pi * float(freq_offset))
+    block = channel_cc(noise_voltage(snr_db), 2 * np.pi * float(freq_offset),
+                       1.0 + float(clock_ppm) * 1e-6, float(timing_offset),
+                       [complex(t) for t in (taps or [1.0])], int(seed), NOISE_POOL)
+    block.set_min_output_buffer(BUFFER)
+    return block
