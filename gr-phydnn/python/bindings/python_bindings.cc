@@ -14,6 +14,7 @@ namespace py = pybind11;
 // BINDING_FUNCTION_PROTOTYPES(
 void bind_channel_cc(py::module& m);
 void bind_symbol_timing_cc(py::module& m);
+void bind_sync_kernels(py::module& m);
 // ) END BINDING_FUNCTION_PROTOTYPES
 
 // import_array() returns NULL on newer Pythons: call it from a function that returns void*
@@ -30,5 +31,6 @@ PYBIND11_MODULE(phydnn_python, m)
     // BINDING_FUNCTION_CALLS(
     bind_channel_cc(m);
     bind_symbol_timing_cc(m);
+    bind_sync_kernels(m);
     // ) END BINDING_FUNCTION_CALLS
 }

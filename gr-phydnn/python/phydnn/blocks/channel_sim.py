@@ -8,9 +8,10 @@ voltage is therefore 10^(-snr_db/20), whatever ``sps`` is. ``freq_offset`` is no
 the sample rate (cycles per sample), ``clock_ppm`` the sample-clock offset of the RX against
 the TX, ``timing_offset`` a fractional delay in samples (the first position of the MMSE
 interpolator that also runs the sample clock), ``taps`` explicit multipath taps at the
-sample rate, ``profile`` a named power-delay profile instead of ``taps`` (the ITU-R M.1225 indoor office A / B and pedestrian A channels at
-``samp_rate``: :mod:`phydnn.phy.profiles`), ``fading`` none / rayleigh / rician (GNU Radio's
-fading_model: flat; with a profile, its selective_fading_model, every path fading on its own;
+sample rate, ``profile`` a named power-delay profile instead of ``taps`` (the ITU-R M.1225
+indoor office A / B and pedestrian A channels at ``samp_rate``:
+:mod:`phydnn.phy.profiles`), ``fading`` none / rayleigh / rician (GNU Radio's fading_model:
+flat; with a profile, its selective_fading_model, every path fading on its own;
 ``doppler`` = fD*Ts, ``k_factor`` for Rician); ``block-rayleigh`` / ``block-rician``: one
 gain per burst (segment), drawn anew for each, the torch channel's block fading
 (:class:`~phydnn.blocks.burst_eraser.burst_eraser`). ``seed`` 0 draws a fresh seed
@@ -117,7 +118,7 @@ def air_channel(snr_db: float, freq_offset: float, clock_ppm: float, timing_offs
     give chained (tests/qa_channel_sim.py), several times faster: chained, five blocks ran
     at 11-12 M samples/s with the demo's offsets here, under the 20 MS/s air (rates in the
     bench). The noise's Gaussianity, power and lack of repeats are tested there too."""
-    from gnuradio.phydnn import channel_cc   # built by tools/setup (gr-phydnn/lib)
+    from gnuradio.phydnn import channel_cc  # built by tools/setup (gr-phydnn/lib)
 
     block = channel_cc(noise_voltage(snr_db), 2 * np.pi * float(freq_offset),
                        1.0 + float(clock_ppm) * 1e-6, float(timing_offset),

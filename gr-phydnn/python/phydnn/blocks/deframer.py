@@ -34,7 +34,9 @@ Inside, stream blocks (GNU Radio's, and one of gr-phydnn's in C++) do the stream
     at 6 dB in two seeds, 0.005 and 0.02 none)
       -> corr_est_cc (sync-word detection, dynamic threshold)
       -> segment_sync (this module: per-segment gain / phase / frequency / noise from the
-         segment's own preamble, header decode + CRC, payload tracking; phydnn.link.sync)
+         segment's own preamble, header decode + CRC, payload tracking; phydnn.link.sync,
+         its arithmetic in gr-phydnn's C++ sync_kernels, lib/sync_kernels.cc, which run
+         without the GIL)
 """
 
 from __future__ import annotations
@@ -99,7 +101,8 @@ class segment_sync(gr.sync_block):  # noqa: N801
         # numpy's BLAS on one thread in this process: the per-segment solves are 17 x 17, and
         # OpenBLAS's worker threads, spinning beside the flowgraph's own, made each 20x slower
         threadpool_limits(1, user_api="blas")
-        self.sync = SegmentSync(expect)
+        from gnuradio.phydnn.phydnn_python import sync_kernels  # gr-phydnn/lib, C++
+        self.sync = SegmentSync(expect, kernels=sync_kernels)
         self.display = int(display_symbols)
         self.message_port_register_out(pmt.intern("segments"))
         self.message_port_register_out(pmt.intern("constellation"))

@@ -109,13 +109,15 @@ def _mmse(g: np.ndarray, noise_var: float, length: int) -> tuple[np.ndarray, int
     return inv_hh[:, d], d, float(mse[d])
 
 
-def design_equaliser(received: np.ndarray, known: np.ndarray,
-                     length: int = EQ_TAPS) -> Equaliser | None:
+def design_equaliser(received: np.ndarray, known: np.ndarray, length: int = EQ_TAPS,
+                     estimate=estimate_channel) -> Equaliser | None:
     """The segment's equaliser from its known symbols (unit power, gain and phase already
     removed), or None when the channel is flat enough to leave alone. The MMSE design takes
     the noise the channel fit leaves, not the symbols' whole error (which holds the
-    interference itself: designed with it, the equaliser removed too little)."""
-    g, noise_var = estimate_channel(received, known)
+    interference itself: designed with it, the equaliser removed too little). ``estimate``:
+    :func:`estimate_channel` or a kernel with its arguments and results (gr-phydnn's C++
+    ``sync_kernels.estimate_channel``)."""
+    g, noise_var = estimate(received, known, PRE, POST)
     main = abs(g[PRE]) ** 2
     isi = float(np.sum(np.abs(g) ** 2) - main)
     # a flat channel still shows (taps - 1) noise_var / N of estimation noise off the main

@@ -24,7 +24,7 @@ import numpy as np
 
 from phydnn.link.preamble import m_sequence
 
-__all__ = ["descramble", "scramble", "scrambler_chips"]
+__all__ = ["conj_chips", "descramble", "scramble", "scrambler_chips"]
 
 
 @lru_cache(maxsize=1)
@@ -55,12 +55,13 @@ def descramble(received: np.ndarray) -> np.ndarray:
     n = len(received)
     if not 0 <= n <= len(_chips()):
         raise ValueError(f"{n} payload symbols: the scrambler covers 0..{len(_chips())}")
-    return (received * _conj_chips()[:n]).astype(np.complex64, copy=False)
+    return (received * conj_chips()[:n]).astype(np.complex64, copy=False)
 
 
 @lru_cache(maxsize=1)
-def _conj_chips() -> np.ndarray:
-    """conj(c_n), computed once (the deframer descrambles every segment)."""
+def conj_chips() -> np.ndarray:
+    """conj(c_n) for every payload symbol the scrambler covers, computed once (complex64,
+    read-only; the deframer descrambles every segment)."""
     out = np.conj(_chips())
     out.flags.writeable = False
     return out

@@ -37,19 +37,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
 from phydnn.codecs.base import PayloadSpec
-from phydnn.link.equaliser import EQ_TAPS, Equaliser, design_equaliser
+from phydnn.link.equaliser import EQ_TAPS, Equaliser, design_equaliser, estimate_channel
 from phydnn.link.header import HEADER_SYMBOLS, HeaderError, PhyHeader, decode_header
 from phydnn.link.payload import PILOT, data_length, pilot_index
 from phydnn.link.preamble import SYNC_WORD
-from phydnn.link.scrambler import descramble
+from phydnn.link.scrambler import conj_chips, descramble
 from phydnn.phy.constellation import psk_points
 
-__all__ = ["HEADER_SPAN", "SYNC_INSIDE", "SYNC_QUALITY", "HeaderState", "SegmentSync", "SyncResult",
-           "estimate_from_known", "locate_sync_word", "payload_block", "squared_tone"]
+__all__ = ["HEADER_SPAN", "NUMPY_KERNELS", "SYNC_INSIDE", "SYNC_QUALITY", "HeaderState",
+           "SegmentSync", "SyncResult", "estimate_from_known", "locate_sync_word",
+           "payload_block", "squared_tone", "track"]
 
 BPSK = np.array([1, -1], dtype=np.complex64)
 
@@ -301,16 +303,16 @@ def _power(x: np.ndarray, order: int) -> np.ndarray:
     return x
 
 
-def _block_phases(blocks: np.ndarray, points: np.ndarray) -> np.ndarray:
+def _block_phases(blocks: np.ndarray, order: int, p0_order: complex) -> np.ndarray:
     """Residual phase of each block (rows of ``blocks``) of derotated BPSK or QPSK symbols,
     unwrapped from 0: the M-th power estimate of Viterbi & Viterbi (1983), sum(r^M) has the
-    angle M * phase whatever the data. (Denser PSK is tracked on the link's pilots: the M-th
-    power raises the noise M-fold in angle, and a decision-directed estimate, used here
-    before the pilots, has no gain at low Es/N0 where the decisions are nearly random: at
-    0 dB 16-PSK lost 12 points of accuracy to it.)"""
-    order = len(points)
+    angle M * phase whatever the data (``p0_order``: the first point to the M-th, the angle
+    it stands for). (Denser PSK is tracked on the link's pilots: the M-th power raises the
+    noise M-fold in angle, and a decision-directed estimate, used here before the pilots,
+    has no gain at low Es/N0 where the decisions are nearly random: at 0 dB 16-PSK lost 12
+    points of accuracy to it.)"""
     sums = _power(blocks, order).sum(axis=1)
-    return _unwrap_from_zero(np.angle(sums * np.conj(complex(points[0]) ** order))) / order
+    return _unwrap_from_zero(np.angle(sums * np.conj(p0_order))) / order
 
 
 def _rotator(angle: np.ndarray) -> np.ndarray:
@@ -388,19 +390,72 @@ def _ls_line(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return y.sum() / len(y) + _ls_slope(x, y) * (x - x.sum() / len(x))
 
 
+_NO_TAPS = np.zeros(0, np.complex64)
+
+
+def track(y: np.ndarray, order: int, p0_order: complex, phase: float, freq: float, amp: float,
+          step: int, smooth: int, eq_taps: np.ndarray, eq_delay: int,
+          conj_chips: np.ndarray | None) -> tuple[np.ndarray, float, float]:
+    """Derotate ``y`` by the carried phase and frequency and scale it by 1 / ``amp``;
+    equalise it (``eq_taps``, ``eq_delay``: an :class:`~phydnn.link.equaliser.Equaliser`'s;
+    none when empty) and descramble it (``conj_chips``; None: not scrambled); then remove
+    the residual phase block by block of ``step`` symbols (:func:`_block_phases`). The
+    block estimates are unwrapped from 0 (the carried phase is right at the start),
+    smoothed about their line over ``smooth`` blocks when > 1, drawn as a line between block
+    centres, and a least-squares slope through them refines the frequency carried to the
+    next part. Vectorised: no loop over blocks.
+
+    Returns the derotated symbols and the phase and frequency of the next symbol. The numpy
+    reference of gr-phydnn's C++ ``sync_kernels.track`` (same arguments, same results to
+    float rounding: tests/qa_sync_kernels.py)."""
+    total = len(y)
+    n = np.arange(total)
+    r = y * _ramp(phase, freq, total)
+    r *= np.float32(1.0 / amp)
+    if len(eq_taps):
+        r = Equaliser(np.asarray(eq_taps, np.complex64), int(eq_delay), _NO_TAPS).apply(r)
+    if conj_chips is not None:
+        if len(conj_chips) < total:
+            raise ValueError("track: fewer chips than symbols")
+        r = (r * conj_chips[:total]).astype(np.complex64, copy=False)
+    nb = -(-total // step)
+    padded = np.zeros(nb * step, dtype=np.complex64)
+    padded[:total] = r
+    theta = _block_phases(padded.reshape(nb, step), order, p0_order)
+    centres = np.arange(nb) * step + (step - 1) / 2.0
+    centres[-1] = ((nb - 1) * step + total - 1) / 2.0     # the last block may be short
+    if smooth > 1 and nb >= 3:
+        theta = _smooth_about_line(centres, theta, smooth)
+    out = r * _smooth_rotator(np.interp(n, centres, theta))
+    slope = _ls_slope(centres, theta) if nb >= 3 else 0.0
+    theta_next = theta[-1] + slope * (total - centres[-1])
+    return out, phase + 2 * np.pi * freq * total + theta_next, freq + slope / (2 * np.pi)
+
+
+NUMPY_KERNELS = SimpleNamespace(estimate_from_known=estimate_from_known,
+                                squared_tone=squared_tone, track=track,
+                                estimate_channel=estimate_channel)
+"""The segment sync's numeric kernels in numpy: :class:`SegmentSync`'s default, and the
+reference that gr-phydnn's C++ ``sync_kernels`` (the same four functions, which the
+Deframer hands its SegmentSync) are tested against."""
+
+
 class SegmentSync:
     """Per-segment receiver for any payload kind. ``expect``: the payload this receiver
     takes (a :class:`~phydnn.codecs.base.PayloadSpec`, or the M points of a psk payload);
-    None takes whatever the header announces."""
+    None takes whatever the header announces. ``kernels``: what does the arithmetic
+    (:data:`NUMPY_KERNELS`, or gr-phydnn's C++ ``sync_kernels``, which the Deframer passes:
+    the same functions without numpy's per-call cost and without the GIL)."""
 
     def __init__(self, expect: PayloadSpec | np.ndarray | None = None, block: int = 0,
-                 equalise: bool = True) -> None:
+                 equalise: bool = True, kernels: SimpleNamespace = NUMPY_KERNELS) -> None:
         if expect is not None and not isinstance(expect, PayloadSpec):
             expect = PayloadSpec("psk", int(np.log2(len(expect)))).check()
         self.expect = expect
         self.block = int(block)     # symbols per phase estimate; 0: max(BLOCK, 8 M)
         self.equalise = bool(equalise)   # a per-segment MMSE equaliser where the channel
                                          # has interference (phydnn.link.equaliser)
+        self.kernels = kernels      # the numeric kernels: numpy's, or gr-phydnn's C++ ones
         self._points: dict[int, np.ndarray] = {}
         descramble(np.zeros(1, np.complex64))   # build the scrambler's chips now (20 ms),
                                                 # not inside the first segment's deadline
@@ -414,33 +469,15 @@ class SegmentSync:
     def _track(self, y: np.ndarray, points: np.ndarray, phase: float, freq: float,
                amp: float, block: int, eq: Equaliser | None = None,
                scrambled: bool = False, smooth: int = 1) -> tuple[np.ndarray, float, float]:
-        """Derotate ``y`` by the carried phase and frequency, then remove the residual phase
-        block by block (:func:`_block_phases`). The block estimates are unwrapped from 0 (the
-        carried phase is right at the start), drawn as a line between block centres, and a
-        least-squares slope through them refines the frequency carried to the next part.
-        Vectorised: no loop over blocks.
-
-        Returns the derotated symbols and the phase and frequency of the next symbol.
-        """
-        order, total = len(points), len(y)
+        """:func:`track` (by this receiver's kernels) over blocks of ``block`` symbols (or
+        this receiver's ``block``), at least 8 M, at most the whole of ``y``."""
+        order = len(points)
         step = self.block or max(block, 8 * order)   # longer blocks for the denser orders
-        step = min(step, max(total, 1))
-        n = np.arange(total)
-        r = y * _ramp(phase, freq, total)
-        r *= np.float32(1.0 / amp)
-        r = _unmix(r, eq, scrambled)
-        nb = -(-total // step)
-        padded = np.zeros(nb * step, dtype=np.complex64)
-        padded[:total] = r
-        theta = _block_phases(padded.reshape(nb, step), points)
-        centres = np.arange(nb) * step + (step - 1) / 2.0
-        centres[-1] = ((nb - 1) * step + total - 1) / 2.0     # the last block may be short
-        if smooth > 1 and nb >= 3:
-            theta = _smooth_about_line(centres, theta, smooth)
-        out = r * _smooth_rotator(np.interp(n, centres, theta))
-        slope = _ls_slope(centres, theta) if nb >= 3 else 0.0
-        theta_next = theta[-1] + slope * (total - centres[-1])
-        return out, phase + 2 * np.pi * freq * total + theta_next, freq + slope / (2 * np.pi)
+        step = min(step, max(len(y), 1))
+        taps, delay = (eq.taps, eq.delay) if eq is not None else (_NO_TAPS, 0)
+        return self.kernels.track(y, order, complex(points[0]) ** order, phase, freq, amp,
+                                  step, smooth, taps, delay,
+                                  conj_chips() if scrambled else None)
 
     def sync_header(self, symbols: np.ndarray) -> HeaderState:
         """Estimate from the sync word, track through the header and decode it; ``symbols``
@@ -451,13 +488,13 @@ class SegmentSync:
         nsw = len(SYNC_WORD)
         if len(symbols) < HEADER_SPAN:
             raise HeaderError("truncated", f"{len(symbols)} of {HEADER_SPAN} symbols")
-        g, freq, _ = estimate_from_known(symbols[:nsw], SYNC_WORD)
+        g, freq, _ = self.kernels.estimate_from_known(symbols[:nsw], SYNC_WORD)
         amp = abs(g)
         if not amp > 0:
             raise HeaderError("crc", "no signal")
         phase = float(np.angle(g)) + 2 * np.pi * freq * nsw
         coarse = symbols[nsw:HEADER_SPAN] * _ramp(phase, freq, HEADER_SYMBOLS)
-        freq += squared_tone(coarse, FREQ_SPAN)
+        freq += self.kernels.squared_tone(coarse, FREQ_SPAN)
         k = np.arange(nsw)
         g = complex(np.mean(symbols[:nsw] * np.conj(SYNC_WORD) * _rotator(2 * np.pi * freq * k)))
         phase = float(np.angle(g)) + 2 * np.pi * freq * nsw
@@ -469,7 +506,8 @@ class SegmentSync:
         eq0 = None
         if self.equalise:
             sw = symbols[:nsw] * _rotator(float(np.angle(g)) + 2 * np.pi * freq * k) / amp
-            eq0 = design_equaliser(sw.astype(np.complex64), SYNC_WORD)
+            eq0 = design_equaliser(sw.astype(np.complex64), SYNC_WORD,
+                                   estimate=self.kernels.estimate_channel)
         if eq0 is None:
             header, sent = decode_header(hdr)
         else:
@@ -487,7 +525,8 @@ class SegmentSync:
         # block of HEADER_BLOCK takes one of its 2 x HEADER_BLOCK real dimensions). The sync
         # word's own residual is not used: at the start of a burst it ran 1 dB high at 20 dB
         nv = float(np.mean(np.abs(hdr - sent) ** 2)) * 2 * HEADER_BLOCK / (2 * HEADER_BLOCK - 1)
-        eq = design_equaliser(hdr, sent) if self.equalise else None
+        eq = design_equaliser(hdr, sent, estimate=self.kernels.estimate_channel) \
+            if self.equalise else None
         if eq is not None:   # the noise the soft receiver sees is what the equaliser leaves
             inner = slice(EQ_TAPS, HEADER_SYMBOLS - EQ_TAPS)
             nv = float(np.mean(np.abs(eq.apply(hdr)[inner] - sent[inner]) ** 2))
