@@ -12,7 +12,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = str(ROOT / "models" / "fmnist_resnet20_phydnn_kd14ctx_m4")
-FAST = ("eager", "inference_mode", "channels_last", "onnxruntime")   # compile: bench, slow
+FAST = ("eager", "inference_mode", "channels_last", "torchscript", "torchscript_onednn",
+        "onnxruntime")   # compile: bench, slow
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,10 @@ its tail at the server): the same module, run by
   for convolutions on x86), inputs converted to it;
 * ``compile``: ``torch.compile`` (Inductor, C++ code generated and built with the system's
   g++ on first call: tens of seconds, then cached per input shape);
+* ``torchscript``: the module traced and frozen (``torch.jit.freeze``: weights inlined as
+  constants, each batch norm folded into the convolution before it; a second to set up);
+* ``torchscript_onednn``: frozen, then ``torch.jit.optimize_for_inference`` (oneDNN's
+  blocked layouts kept between convolutions, convolution + add + ReLU fused);
 * ``onnxruntime``: the module exported to ONNX (:func:`export_onnx`) and run by ONNX
   Runtime's CPU provider (what a Jetson-class device would hand to TensorRT).
 
@@ -30,7 +34,8 @@ from phydnn.errors import ConfigError, check_choice
 
 __all__ = ["BACKENDS", "export_onnx", "runner"]
 
-BACKENDS = ("eager", "inference_mode", "channels_last", "compile", "onnxruntime")
+BACKENDS = ("eager", "inference_mode", "channels_last", "compile", "torchscript",
+            "torchscript_onednn", "onnxruntime")
 OPSET = 18
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
@@ -79,6 +84,21 @@ def _onnxruntime(module: torch.nn.Module, example: torch.Tensor, threads: int) -
     return run
 
 
+def _torchscript(module: torch.nn.Module, example: torch.Tensor, onednn: bool) -> Runner:
+    """The module traced on ``example`` (the graphs here have no data-dependent control
+    flow), frozen, and with ``onednn`` optimised for inference."""
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # TorchScript's deprecation notices
+        frozen = torch.jit.freeze(torch.jit.trace(module, example))
+        if onednn:
+            frozen = torch.jit.optimize_for_inference(frozen)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return frozen(x)
+    return run
+
+
 def runner(module: torch.nn.Module, example: torch.Tensor, backend: str = "eager",
            threads: int = 0) -> Runner:
     """``module`` (put in eval mode) run by ``backend`` (:data:`BACKENDS`); ``example`` is an
@@ -97,6 +117,8 @@ def runner(module: torch.nn.Module, example: torch.Tensor, backend: str = "eager
             with torch.inference_mode():
                 return nhwc(x.contiguous(memory_format=torch.channels_last))
         return run_nhwc
+    if backend.startswith("torchscript"):
+        return _torchscript(module, example, backend == "torchscript_onednn")
     if backend == "compile":
         compiled = torch.compile(module)
 
