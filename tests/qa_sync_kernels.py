@@ -128,3 +128,24 @@ def test_segment_sync_decodes_alike_on_either_kernels(cpp, order, snr_db):
         assert a.noise_var == pytest.approx(b.noise_var, rel=1e-4)
         decide = lambda s: np.argmin(np.abs(s[:, None] - pts[None]), 1)  # noqa: E731
         assert np.mean(decide(a.payload) != decide(b.payload)) < 1e-3
+
+
+@pytest.mark.parametrize("snr_db", [0.0, 12.0])
+def test_header_front_agrees(cpp, snr_db):
+    from phydnn.link import PhyHeader, encode_header
+    from phydnn.link.preamble import SYNC_WORD
+    from phydnn.link.sync import FREQ_SPAN, NUMPY_KERNELS
+
+    rng = np.random.default_rng(int(snr_db) + 30)
+    frame = np.concatenate([SYNC_WORD, encode_header(PhyHeader("0123abcd", 5, 1, 4, 3136,
+                                                               64, 2))])
+    for _ in range(10):
+        y = _noisy(frame, snr_db, rng, rng.uniform(-2e-3, 2e-3)) * np.float32(0.6)
+        ours, ref = cpp.header_front(y, SYNC_WORD, 64, FREQ_SPAN), \
+            NUMPY_KERNELS.header_front(y, SYNC_WORD, 64, FREQ_SPAN)
+        assert np.max(np.abs(ours[0] - ref[0])) < 2e-4
+        assert np.max(np.abs(ours[6] - ref[6])) < 2e-4
+        assert np.allclose(ours[1:6], ref[1:6], rtol=1e-6, atol=1e-5)
+    silent = np.zeros(len(frame), np.complex64)
+    assert cpp.header_front(silent, SYNC_WORD, 64, FREQ_SPAN)[5] == 0.0
+    assert NUMPY_KERNELS.header_front(silent, SYNC_WORD, 64, FREQ_SPAN)[5] == 0.0

@@ -73,14 +73,14 @@ symbol_timing_cc_impl::symbol_timing_cc_impl(int sps,
     d_arm_len = static_cast<int>((taps.size() + nfilters - 1) / nfilters);
     d_arm_len = (d_arm_len + 3) / 4 * 4;
     d_delay = (taps.size() - 1) / (2.0 * nfilters);
+    d_taps.assign(static_cast<size_t>(nfilters) * 2 * d_arm_len, 0.0f);   // arm after arm
     for (int a = 0; a < nfilters; a++) {
-        volk::vector<float> arm(2 * d_arm_len, 0.0f);   // each tap twice: re, im
-        for (int j = 0; j < d_arm_len; j++) {
+        float* arm = d_taps.data() + static_cast<size_t>(a) * 2 * d_arm_len;
+        for (int j = 0; j < d_arm_len; j++) {     // each tap twice: re, im
             size_t k = a + static_cast<size_t>(nfilters) * j;
             const float tap = k < taps.size() ? taps[k] : 0.0f;
             arm[2 * (d_arm_len - 1 - j)] = arm[2 * (d_arm_len - 1 - j) + 1] = tap;
         }
-        d_arms.push_back(std::move(arm));
     }
 
     // The PI loop filter of GNU Radio's clock_tracking_loop (3.10): the same gains for the
@@ -125,9 +125,9 @@ namespace {
 typedef float v8f __attribute__((vector_size(32)));
 
 // sum_i x[i] h[i] over interleaved complex samples x and taps doubled per sample (h0 h0 h1
-// h1 ...), n a multiple of 8 floats: a straight multiply-add, no shuffles; AVX2 where
-// the CPU has it, SSE2 otherwise (the clone is chosen when the library loads)
-__attribute__((target_clones("avx2", "default"))) gr_complex
+// h1 ...), n a multiple of 8 floats: a straight multiply-add, no shuffles (inlined into
+// the loop below, so compiled for its clone's target)
+inline __attribute__((always_inline)) gr_complex
 dot_doubled(const float* x, const float* h, int n)
 {
     v8f even = { 0 }, odd = { 0 };   // two accumulators: half the dependency chain
@@ -153,28 +153,28 @@ dot_doubled(const float* x, const float* h, int n)
 
 } // namespace
 
-gr_complex symbol_timing_cc_impl::interpolate(const gr_complex* in, double t) const
+// The interpolant at position t >= 0 (samples from in[0]): the nearest of the nfilters arms
+// (a half rounds up) over the arm's window ending at sample floor(t).
+inline __attribute__((always_inline)) gr_complex
+symbol_timing_cc_impl::interpolate(const gr_complex* in, double t) const
 {
-    // t >= 0: truncation is the floor; the arm is the nearest (a half rounds up)
-    long n = static_cast<long>(t);
+    long n = static_cast<long>(t);   // t >= 0: truncation is the floor
     int arm = static_cast<int>((t - n) * d_nfilters + 0.5);
     if (arm == d_nfilters) {
         arm = 0;
         n++;
     }
     return dot_doubled(reinterpret_cast<const float*>(in + n - d_arm_len + 1),
-                       d_arms[arm].data(), 2 * d_arm_len);
+                       d_taps.data() + static_cast<size_t>(arm) * 2 * d_arm_len,
+                       2 * d_arm_len);
 }
 
-int symbol_timing_cc_impl::general_work(int noutput_items,
-                                        gr_vector_int& ninput_items,
-                                        gr_vector_const_void_star& input_items,
-                                        gr_vector_void_star& output_items)
+// The loop over a call's symbols, cloned for AVX2 where the CPU has it (the clone is chosen
+// when the library loads): the interpolations inline, so that the two of a symbol overlap
+// and nothing is called per symbol.
+__attribute__((target_clones("avx2", "default"))) int
+symbol_timing_cc_impl::track(const gr_complex* in, int ni, gr_complex* out, int noutput_items)
 {
-    const gr_complex* in = static_cast<const gr_complex*>(input_items[0]);
-    gr_complex* out = static_cast<gr_complex*>(output_items[0]);
-    const int ni = ninput_items[0];
-    d_positions.resize(noutput_items);
     int k = 0;
     while (k < noutput_items) {
         const double t_mid = d_last + 0.5 * d_inst_period;
@@ -195,6 +195,18 @@ int symbol_timing_cc_impl::general_work(int noutput_items,
         d_prev = sym;
         d_last = t_sym;
     }
+    return k;
+}
+
+int symbol_timing_cc_impl::general_work(int noutput_items,
+                                        gr_vector_int& ninput_items,
+                                        gr_vector_const_void_star& input_items,
+                                        gr_vector_void_star& output_items)
+{
+    const gr_complex* in = static_cast<const gr_complex*>(input_items[0]);
+    gr_complex* out = static_cast<gr_complex*>(output_items[0]);
+    d_positions.resize(noutput_items);
+    const int k = track(in, ninput_items[0], out, noutput_items);
     // keep a whole arm of samples before the next interpolant
     const int consumed =
         std::max(0, static_cast<int>(d_last) - (d_arm_len - 1));

@@ -21,7 +21,8 @@ private:
     const int d_nfilters;
     int d_arm_len;                            // taps per arm
     double d_delay;                           // the matched filter's delay, in samples
-    std::vector<volk::vector<float>> d_arms;  // arm a: taps a, a + N, ..., reversed, doubled
+    volk::vector<float> d_taps;   // the arms one after another; arm a: taps a, a + N, ...,
+                                  // reversed, each twice (re, im)
     float d_alpha, d_beta;                    // PI loop gains (clock_tracking_loop's)
     float d_min_period, d_max_period;
     float d_avg_period, d_inst_period;
@@ -31,6 +32,7 @@ private:
     std::vector<gr::tag_t> d_tags;
 
     gr_complex interpolate(const gr_complex* in, double t) const;
+    int track(const gr_complex* in, int ni, gr_complex* out, int noutput_items);
     void propagate_tags(int consumed, int produced);
 
 public:

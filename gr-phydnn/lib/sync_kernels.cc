@@ -409,6 +409,47 @@ tracked track(const cf* y,
     return out;
 }
 
+front header_front(
+    const cf* symbols, int n, const cf* sync_word, int nsw, int step, double span)
+{
+    if (n <= nsw)
+        throw std::invalid_argument("header_front: no header after the sync word");
+    const int nh = n - nsw;
+    const known_fit fit = estimate_from_known(symbols, sync_word, nsw);
+    front out{ {}, 0.0, 0.0, 0.0, 0.0, std::abs(fit.gain), {} };
+    if (!(out.amp > 0.0)) {
+        out.amp = 0.0;
+        return out;
+    }
+    double freq = fit.freq;
+    double phase = std::arg(fit.gain) + TWO_PI * freq * nsw;
+    std::vector<cf> coarse(nh);   // the header derotated by the sync word's estimate
+    for (int i0 = 0; i0 < nh; i0 += EXACT) {
+        cd w = std::polar(1.0, -std::fmod(phase + TWO_PI * freq * i0, TWO_PI));
+        const cd turn = std::polar(1.0, -TWO_PI * freq);
+        for (int i = i0; i < std::min(nh, i0 + EXACT); i++) {
+            coarse[i] = symbols[nsw + i] * cf(w);
+            w *= turn;
+        }
+    }
+    freq += squared_tone(coarse.data(), nh, span);
+    cd g(0.0, 0.0);   // the gain again, at the refined frequency
+    for (int k = 0; k < nsw; k++)
+        g += cd(symbols[k] * std::conj(sync_word[k])) * std::polar(1.0, -TWO_PI * freq * k);
+    g /= static_cast<double>(nsw);
+    out.phase = std::arg(g) + TWO_PI * freq * nsw;
+    out.freq = freq;
+    tracked t = track(symbols + nsw, nh, 2, cd(1.0, 0.0), out.phase, freq, out.amp, step, 1,
+                      nullptr, 0, 0, nullptr);
+    out.header = std::move(t.symbols);
+    out.phase_out = t.phase;
+    out.freq_out = t.freq;
+    out.sync.resize(nsw);
+    for (int k = 0; k < nsw; k++)
+        out.sync[k] = symbols[k] * cf(std::polar(1.0 / out.amp, -(std::arg(g) + TWO_PI * freq * k)));
+    return out;
+}
+
 std::vector<cd>
 estimate_channel(const cf* received, const cf* known, int n, int pre, int post, double* resid)
 {

@@ -94,6 +94,22 @@ void bind_sync_kernels(py::module& parent)
         "SegmentSync._track's arithmetic: (derotated symbols, next phase, next frequency).");
 
     m.def(
+        "header_front",
+        [](const carray& symbols, const carray& sync_word, int step, double span) {
+            k::front f;
+            {
+                py::gil_scoped_release free;
+                f = k::header_front(symbols.data(), length(symbols), sync_word.data(),
+                                    length(sync_word), step, span);
+            }
+            return py::make_tuple(to_numpy(std::move(f.header)), f.phase, f.freq,
+                                  f.phase_out, f.freq_out, f.amp, to_numpy(std::move(f.sync)));
+        },
+        py::arg("symbols"), py::arg("sync_word"), py::arg("step"), py::arg("span"),
+        "sync.header_front: (tracked header, phase, freq, phase after, freq after, amplitude, "
+        "derotated sync word).");
+
+    m.def(
         "estimate_channel",
         [](const carray& received, const carray& known, int pre, int post) {
             same_length(received, known, "estimate_channel");

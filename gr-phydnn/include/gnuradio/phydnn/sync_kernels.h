@@ -77,6 +77,21 @@ PHYDNN_API tracked track(const cf* y,
 PHYDNN_API std::vector<cd>
 estimate_channel(const cf* received, const cf* known, int n, int pre, int post, double* resid);
 
+/*! \brief What header_front() leaves: the tracked header, the phase and frequency at its
+ *  start and after it, the amplitude (0: no signal, nothing else computed), the sync word
+ *  derotated and scaled. */
+struct front {
+    std::vector<cf> header;
+    double phase, freq, phase_out, freq_out, amp;
+    std::vector<cf> sync;
+};
+
+/*! \brief sync.header_front: the sync word's gain and frequency, the frequency refined on
+ *  the header's squared BPSK, the gain again, the header tracked (blocks of \p step);
+ *  \p symbols hold the sync word (\p nsw, \p sync_word) and then the header. */
+PHYDNN_API front header_front(
+    const cf* symbols, int n, const cf* sync_word, int nsw, int step, double span);
+
 } // namespace sync_kernels
 } // namespace phydnn
 } // namespace gr

@@ -432,11 +432,38 @@ def track(y: np.ndarray, order: int, p0_order: complex, phase: float, freq: floa
     return out, phase + 2 * np.pi * freq * total + theta_next, freq + slope / (2 * np.pi)
 
 
+def header_front(symbols: np.ndarray, sync_word: np.ndarray, step: int, span: float
+                 ) -> tuple[np.ndarray, float, float, float, float, float, np.ndarray]:
+    """The sync word and the header before decoding (``symbols``: the sync word, then the
+    header): the gain and the frequency from the sync word (:func:`estimate_from_known`),
+    the frequency refined on the header's squared BPSK (:func:`squared_tone`, within
+    +-``span``), the gain again at that frequency, then the header tracked
+    (:func:`track`, blocks of ``step``). Returns the tracked header symbols, the phase and
+    frequency at the header's start and after its end, the amplitude (0 without signal:
+    nothing else is then computed) and the sync word derotated and scaled (what the first
+    equaliser is designed on). The numpy reference of ``sync_kernels.header_front``."""
+    nsw, nh = len(sync_word), len(symbols) - len(sync_word)
+    g, freq, _ = estimate_from_known(symbols[:nsw], sync_word)
+    amp = abs(g)
+    if not amp > 0:
+        return _NO_TAPS, 0.0, 0.0, 0.0, 0.0, 0.0, _NO_TAPS
+    phase = float(np.angle(g)) + 2 * np.pi * freq * nsw
+    coarse = symbols[nsw:] * _ramp(phase, freq, nh)
+    freq += squared_tone(coarse, span)
+    k = np.arange(nsw)
+    g = complex(np.mean(symbols[:nsw] * np.conj(sync_word) * _rotator(2 * np.pi * freq * k)))
+    phase = float(np.angle(g)) + 2 * np.pi * freq * nsw
+    hdr, phase_out, freq_out = track(symbols[nsw:], 2, 1.0, phase, freq, amp, step, 1,
+                                     _NO_TAPS, 0, None)
+    sw = (symbols[:nsw] * _rotator(float(np.angle(g)) + 2 * np.pi * freq * k) / amp)
+    return hdr, phase, freq, phase_out, freq_out, amp, sw.astype(np.complex64)
+
+
 NUMPY_KERNELS = SimpleNamespace(estimate_from_known=estimate_from_known,
                                 squared_tone=squared_tone, track=track,
-                                estimate_channel=estimate_channel)
+                                estimate_channel=estimate_channel, header_front=header_front)
 """The segment sync's numeric kernels in numpy: :class:`SegmentSync`'s default, and the
-reference that gr-phydnn's C++ ``sync_kernels`` (the same four functions, which the
+reference that gr-phydnn's C++ ``sync_kernels`` (the same five functions, which the
 Deframer hands its SegmentSync) are tested against."""
 
 
@@ -485,29 +512,19 @@ class SegmentSync:
 
         Raises :class:`~phydnn.link.header.HeaderError` (``truncated``, ``crc``, ...).
         """
-        nsw = len(SYNC_WORD)
         if len(symbols) < HEADER_SPAN:
             raise HeaderError("truncated", f"{len(symbols)} of {HEADER_SPAN} symbols")
-        g, freq, _ = self.kernels.estimate_from_known(symbols[:nsw], SYNC_WORD)
-        amp = abs(g)
+        step = min(self.block or max(HEADER_BLOCK, 8 * len(BPSK)), HEADER_SYMBOLS)
+        hdr, phase, freq, phase_out, freq_out, amp, sw = self.kernels.header_front(
+            symbols[:HEADER_SPAN], SYNC_WORD, step, FREQ_SPAN)
         if not amp > 0:
             raise HeaderError("crc", "no signal")
-        phase = float(np.angle(g)) + 2 * np.pi * freq * nsw
-        coarse = symbols[nsw:HEADER_SPAN] * _ramp(phase, freq, HEADER_SYMBOLS)
-        freq += self.kernels.squared_tone(coarse, FREQ_SPAN)
-        k = np.arange(nsw)
-        g = complex(np.mean(symbols[:nsw] * np.conj(SYNC_WORD) * _rotator(2 * np.pi * freq * k)))
-        phase = float(np.angle(g)) + 2 * np.pi * freq * nsw
-        raw = symbols[nsw:HEADER_SPAN]
-        hdr, phase_out, freq_out = self._track(raw, BPSK, phase, freq, amp, HEADER_BLOCK)
+        raw = symbols[len(SYNC_WORD):HEADER_SPAN]
         # through interference the header is decoded behind a first equaliser from the sync
         # word (its 127 symbols against the header's 1332: noisier, enough to decode by); the
         # payload's comes from the decoded header below
-        eq0 = None
-        if self.equalise:
-            sw = symbols[:nsw] * _rotator(float(np.angle(g)) + 2 * np.pi * freq * k) / amp
-            eq0 = design_equaliser(sw.astype(np.complex64), SYNC_WORD,
-                                   estimate=self.kernels.estimate_channel)
+        eq0 = design_equaliser(sw, SYNC_WORD, estimate=self.kernels.estimate_channel) \
+            if self.equalise else None
         if eq0 is None:
             header, sent = decode_header(hdr)
         else:
