@@ -352,3 +352,18 @@ def test_fast_rotators_match_the_direct_one():
     assert np.max(np.abs(_smooth_rotator(slow) - np.exp(-1j * slow))) < 2e-6
     fast = n * (2 * TAYLOR_REACH)                           # steps beyond the series' reach
     assert np.array_equal(_smooth_rotator(fast), _rotator(fast))
+
+
+def test_zoomed_squared_tone_is_the_whole_periodograms():
+    """squared_tone's zoom (a 2048-point FFT, then 19 fine bins) finds the peak and the
+    parabola of the whole 16 384-point periodogram, from -5 to 20 dB and across the span."""
+    from phydnn.link.sync import FREQ_SPAN, squared_tone, squared_tone_reference
+
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        snr, f = rng.uniform(-5, 20), rng.uniform(-2e-3, 2e-3)
+        r = _awgn(rng.choice([-1.0, 1.0], HEADER_SYMBOLS) *
+                  np.exp(2j * np.pi * f * np.arange(HEADER_SYMBOLS)), snr, rng)
+        r = r.astype(np.complex64)
+        assert squared_tone(r, FREQ_SPAN) == pytest.approx(
+            squared_tone_reference(r, FREQ_SPAN), abs=1e-9)

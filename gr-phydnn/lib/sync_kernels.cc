@@ -92,17 +92,19 @@ void unwrap_from_zero(std::vector<double>& angles)
     }
 }
 
+double mean(const std::vector<double>& x)
+{
+    double sum = 0.0;
+    for (const double v : x)
+        sum += v;
+    return sum / x.size();
+}
+
 // _ls_slope: the least-squares slope of y against x
 double ls_slope(const std::vector<double>& x, const std::vector<double>& y)
 {
     const size_t n = x.size();
-    double mx = 0.0, my = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        mx += x[i];
-        my += y[i];
-    }
-    mx /= n;
-    my /= n;
+    const double mx = mean(x), my = mean(y);
     double num = 0.0, den = 0.0;
     for (size_t i = 0; i < n; i++) {
         num += (x[i] - mx) * (y[i] - my);
@@ -121,13 +123,7 @@ void smooth_about_line(const std::vector<double>& centres,
     const int n = static_cast<int>(theta.size());
     const int len = std::min(window, n);
     const double slope = ls_slope(centres, theta);
-    double mx = 0.0, my = 0.0;
-    for (int i = 0; i < n; i++) {
-        mx += centres[i];
-        my += theta[i];
-    }
-    mx /= n;
-    my /= n;
+    const double mx = mean(centres), my = mean(theta);
     std::vector<double> line(n), resid(n);
     for (int i = 0; i < n; i++) {
         line[i] = my + slope * (centres[i] - mx);

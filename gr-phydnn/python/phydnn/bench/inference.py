@@ -6,9 +6,9 @@ point indices (TransmitGraph: head, embedding scores, argmax, map), at the tail 
 predictions (TailGraph: codebook lookup and tail, fed the one-hot weights of the indices the
 head sent, the noiseless link). The bench reports the fastest backend that agrees on every
 image and the ratio of eager's head + tail time to the best's. The blocks run eager unless
-told otherwise (``backend=``): on this CPU the best, torch.compile, was 1.24x eager for head
-+ tail and costs ~11 s of compilation at every program start; ONNX Runtime was 0.9-1.2x
-eager from run to run (the machine's own spread).
+told otherwise (``backend=``). On one machine the best, torch.compile, was 1.23x eager for
+head + tail (and costs seconds of compilation at every program start); on a slower one
+compile at the head and frozen TorchScript at the tail made 1.53-1.55x (docs/bench.md).
 """
 
 from __future__ import annotations
