@@ -149,3 +149,23 @@ def test_header_front_agrees(cpp, snr_db):
     silent = np.zeros(len(frame), np.complex64)
     assert cpp.header_front(silent, SYNC_WORD, 64, FREQ_SPAN)[5] == 0.0
     assert NUMPY_KERNELS.header_front(silent, SYNC_WORD, 64, FREQ_SPAN)[5] == 0.0
+
+
+@pytest.mark.parametrize("snr_db", [-3.0, 0.0, 6.0])
+def test_header_bits_are_gr_fecs_decoded_from_python(cpp, snr_db):
+    """The header's Viterbi decode in C++ gives the bits phydnn.fec's gr-fec decoder gives
+    on the same symbols, at SNRs where some headers fail."""
+    from phydnn.link import HEADER_SYMBOLS, PhyHeader, encode_header
+    from phydnn.link.header import CODED_BITS, HEADER_BITS, REPETITIONS, header_bits
+
+    rng = np.random.default_rng(int(snr_db) + 40)
+    sent = encode_header(PhyHeader("0123abcd", 7, 2, 4, 3136, 64, 2))
+    for _ in range(30):
+        noise = (rng.standard_normal(HEADER_SYMBOLS) +
+                 1j * rng.standard_normal(HEADER_SYMBOLS)) * 10 ** (-snr_db / 20) / math.sqrt(2)
+        y = (sent + noise).astype(np.complex64)
+        ours = cpp.header_bits(y, REPETITIONS, CODED_BITS, HEADER_BITS)
+        assert ours.dtype == np.uint8
+        assert np.array_equal(ours, header_bits(y, REPETITIONS, CODED_BITS, HEADER_BITS))
+    with pytest.raises(ValueError, match="2 \\(bits"):
+        cpp.header_bits(np.zeros(30, np.complex64), 3, 10, 4)

@@ -8,9 +8,11 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 
+#include <gnuradio/fec/cc_decoder.h>
 #include <gnuradio/phydnn/sync_kernels.h>
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <stdexcept>
 
 namespace gr {
@@ -479,6 +481,35 @@ estimate_channel(const cf* received, const cf* known, int n, int pre, int post, 
         sum += (r.re[i] - fr[i]) * (r.re[i] - fr[i]) + (r.im[i] - fi[i]) * (r.im[i] - fi[i]);
     *resid = sum / std::max(n - taps, 1);
     return g;
+}
+
+std::vector<uint8_t> header_bits(const cf* symbols, int repetitions, int coded, int bits)
+{
+    if (repetitions < 1 || coded != 2 * (bits + 6))
+        throw std::invalid_argument("header_bits: coded must be 2 (bits + 6), the K = 7 "
+                                    "rate-1/2 terminated code's length");
+    // gr-fec's decoder, as phydnn.fec.ConvolutionalCode makes it, one per thread and size
+    thread_local std::map<int, gr::fec::generic_decoder::sptr> decoders;
+    auto& decoder = decoders[bits];
+    if (!decoder)
+        decoder = gr::fec::code::cc_decoder::make(
+            bits, 7, 2, { 109, 79 }, 0, -1, CC_TERMINATED, false);
+    std::vector<float> soft(coded, 0.0f);
+    for (int r = 0; r < repetitions; r++)
+        for (int i = 0; i < coded; i++)
+            soft[i] += symbols[r * coded + i].real();
+    double scale = 0.0;
+    for (const float v : soft)
+        scale += std::fabs(v);
+    scale /= coded;
+    std::vector<uint8_t> quantised(coded), out(bits);
+    for (int i = 0; i < coded; i++) {
+        const float x = scale > 0.0 ? static_cast<float>(-soft[i] / scale) : 0.0f;
+        quantised[i] = static_cast<uint8_t>(
+            std::min(255.0f, std::max(0.0f, std::nearbyint(128.0f + 48.0f * x))));
+    }
+    decoder->generic_work(quantised.data(), out.data());
+    return out;
 }
 
 } // namespace sync_kernels

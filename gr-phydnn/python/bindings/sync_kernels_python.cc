@@ -110,6 +110,23 @@ void bind_sync_kernels(py::module& parent)
         "derotated sync word).");
 
     m.def(
+        "header_bits",
+        [](const carray& symbols, int repetitions, int coded, int bits) {
+            if (symbols.size() != static_cast<py::ssize_t>(repetitions) * coded)
+                throw std::invalid_argument("header_bits: repetitions x coded symbols");
+            std::vector<uint8_t> out;
+            {
+                py::gil_scoped_release free;
+                out = k::header_bits(symbols.data(), repetitions, coded, bits);
+            }
+            py::array_t<uint8_t> a(out.size());
+            std::copy(out.begin(), out.end(), a.mutable_data());
+            return a;
+        },
+        py::arg("symbols"), py::arg("repetitions"), py::arg("coded"), py::arg("bits"),
+        "The header's information bits (uint8), Viterbi-decoded by gr-fec.");
+
+    m.def(
         "estimate_channel",
         [](const carray& received, const carray& known, int pre, int post) {
             same_length(received, known, "estimate_channel");

@@ -10,6 +10,7 @@
 
 #include <gnuradio/phydnn/api.h>
 #include <complex>
+#include <cstdint>
 #include <vector>
 
 namespace gr {
@@ -91,6 +92,14 @@ struct front {
  *  \p symbols hold the sync word (\p nsw, \p sync_word) and then the header. */
 PHYDNN_API front header_front(
     const cf* symbols, int n, const cf* sync_word, int nsw, int step, double span);
+
+/*! \brief The header's information bits from its \p repetitions x \p coded received
+ *  BPSK symbols (phase-corrected): the copies' real parts added, scaled and quantised as
+ *  phydnn.fec.ConvolutionalCode does (-llr / mean |llr|, then 128 + 48 x, to uint8), and
+ *  decoded by gr-fec's K = 7 (109, 79) terminated rate-1/2 Viterbi decoder (cc_decoder,
+ *  one per thread: a decoder keeps state while it works) into \p bits information bits. */
+PHYDNN_API std::vector<uint8_t>
+header_bits(const cf* symbols, int repetitions, int coded, int bits);
 
 } // namespace sync_kernels
 } // namespace phydnn

@@ -216,23 +216,33 @@ def _refuse_older(symbols: np.ndarray) -> None:
             raise HeaderError("version", f"{version}, this receiver speaks {VERSION}")
 
 
-def decode_header(symbols: np.ndarray) -> tuple[PhyHeader, np.ndarray]:
-    """Header from :data:`HEADER_SYMBOLS` phase-corrected received symbols: the copies'
-    real parts added (soft values whose scale the decoder does not need), Viterbi-decoded,
-    then the CRC and every field checked.
+def header_bits(symbols: np.ndarray, repetitions: int = REPETITIONS, coded: int = CODED_BITS,
+                bits: int = HEADER_BITS) -> np.ndarray:
+    """The header's information bits (uint8) from its ``repetitions`` x ``coded``
+    phase-corrected received symbols: the copies' real parts added (soft values whose scale
+    the decoder does not need), then this thread's gr-fec Viterbi decoder. The reference of
+    gr-phydnn's C++ ``sync_kernels.header_bits``, which the Deframer uses."""
+    if bits != HEADER_BITS or coded != CODED_BITS:
+        raise ValueError(f"header_bits decodes the {HEADER_BITS}-bit header")
+    soft = np.real(symbols).reshape(repetitions, coded).sum(0)
+    return _code().decode(soft[None].astype(np.float32))[0]
+
+
+def decode_header(symbols: np.ndarray, decode=header_bits) -> tuple[PhyHeader, np.ndarray]:
+    """Header from :data:`HEADER_SYMBOLS` phase-corrected received symbols: Viterbi-decoded
+    by ``decode`` (:func:`header_bits`, or a kernel with its arguments and result), then the
+    CRC and every field checked.
 
     Returns the header and the BPSK symbols it was sent as (known symbols for the noise
     estimate). Raises :class:`HeaderError` with a reason when a check fails.
     """
     if len(symbols) != HEADER_SYMBOLS:
         raise HeaderError("truncated", f"{len(symbols)} of {HEADER_SYMBOLS} header symbols")
-    soft = np.real(symbols).reshape(REPETITIONS, CODED_BITS).sum(0)
-    code = _code()
-    bits = code.decode(soft[None].astype(np.float32))
+    bits = decode(symbols, REPETITIONS, CODED_BITS, HEADER_BITS)
     try:
-        header = PhyHeader.unpack(np.packbits(bits[0]).tobytes())
+        header = PhyHeader.unpack(np.packbits(bits).tobytes())
     except HeaderError as err:
         if err.reason == "crc":
             _refuse_older(symbols)
         raise
-    return header, _bpsk(np.tile(code.encode(bits)[0], REPETITIONS))
+    return header, _bpsk(np.tile(_code().encode(bits[None])[0], REPETITIONS))

@@ -43,7 +43,13 @@ import numpy as np
 
 from phydnn.codecs.base import PayloadSpec
 from phydnn.link.equaliser import EQ_TAPS, Equaliser, design_equaliser, estimate_channel
-from phydnn.link.header import HEADER_SYMBOLS, HeaderError, PhyHeader, decode_header
+from phydnn.link.header import (
+    HEADER_SYMBOLS,
+    HeaderError,
+    PhyHeader,
+    decode_header,
+    header_bits,
+)
 from phydnn.link.payload import PILOT, data_length, pilot_index
 from phydnn.link.preamble import SYNC_WORD
 from phydnn.link.scrambler import conj_chips, descramble
@@ -461,9 +467,10 @@ def header_front(symbols: np.ndarray, sync_word: np.ndarray, step: int, span: fl
 
 NUMPY_KERNELS = SimpleNamespace(estimate_from_known=estimate_from_known,
                                 squared_tone=squared_tone, track=track,
-                                estimate_channel=estimate_channel, header_front=header_front)
+                                estimate_channel=estimate_channel, header_front=header_front,
+                                header_bits=header_bits)
 """The segment sync's numeric kernels in numpy: :class:`SegmentSync`'s default, and the
-reference that gr-phydnn's C++ ``sync_kernels`` (the same five functions, which the
+reference that gr-phydnn's C++ ``sync_kernels`` (the same six functions, which the
 Deframer hands its SegmentSync) are tested against."""
 
 
@@ -525,11 +532,12 @@ class SegmentSync:
         # payload's comes from the decoded header below
         eq0 = design_equaliser(sw, SYNC_WORD, estimate=self.kernels.estimate_channel) \
             if self.equalise else None
+        decode = self.kernels.header_bits
         if eq0 is None:
-            header, sent = decode_header(hdr)
+            header, sent = decode_header(hdr, decode)
         else:
             header, sent = decode_header(self._track(raw, BPSK, phase, freq, amp, HEADER_BLOCK,
-                                                     eq0)[0])
+                                                     eq0)[0], decode)
         phase = phase_out
         self._check_expected(header)
         # the gain again from the header's known symbols (ten times the sync word's, and
