@@ -94,6 +94,22 @@ void unwrap_from_zero(std::vector<double>& angles)
     }
 }
 
+// y_i scale e^{-j (phase + 2 pi freq i)} (sync._ramp): a phasor recurrence, exact every
+// EXACT symbols
+std::vector<cf> derotate(const cf* y, int n, double phase, double freq, double scale)
+{
+    std::vector<cf> r(n);
+    const cd turn = std::polar(1.0, -TWO_PI * freq);
+    for (int i0 = 0; i0 < n; i0 += EXACT) {
+        cd w = std::polar(scale, -std::fmod(phase + TWO_PI * freq * i0, TWO_PI));
+        for (int i = i0; i < std::min(n, i0 + EXACT); i++) {
+            r[i] = y[i] * cf(w);
+            w *= turn;
+        }
+    }
+    return r;
+}
+
 double mean(const std::vector<double>& x)
 {
     double sum = 0.0;
@@ -322,16 +338,7 @@ tracked track(const cf* y,
     if (order < 2 || (order & (order - 1)))
         throw std::invalid_argument("track: the order must be a power of two >= 2");
     // derotate by the carried phase and frequency, scale (the ramp of _track)
-    std::vector<cf> r(n);
-    const double scale = 1.0 / amp;
-    for (int i0 = 0; i0 < n; i0 += EXACT) {   // a phasor recurrence, exact every EXACT
-        cd w = std::polar(scale, -std::fmod(phase + TWO_PI * freq * i0, TWO_PI));
-        const cd turn = std::polar(1.0, -TWO_PI * freq);
-        for (int i = i0; i < std::min(n, i0 + EXACT); i++) {
-            r[i] = y[i] * cf(w);
-            w *= turn;
-        }
-    }
+    std::vector<cf> r = derotate(y, n, phase, freq, 1.0 / amp);
     // _unmix: the equaliser (Equaliser.apply: the full convolution, aligned by its delay),
     // then the scrambler's chips
     if (eq_len > 0) {
@@ -421,15 +428,8 @@ front header_front(
     }
     double freq = fit.freq;
     double phase = std::arg(fit.gain) + TWO_PI * freq * nsw;
-    std::vector<cf> coarse(nh);   // the header derotated by the sync word's estimate
-    for (int i0 = 0; i0 < nh; i0 += EXACT) {
-        cd w = std::polar(1.0, -std::fmod(phase + TWO_PI * freq * i0, TWO_PI));
-        const cd turn = std::polar(1.0, -TWO_PI * freq);
-        for (int i = i0; i < std::min(nh, i0 + EXACT); i++) {
-            coarse[i] = symbols[nsw + i] * cf(w);
-            w *= turn;
-        }
-    }
+    // the header derotated by the sync word's estimate
+    const std::vector<cf> coarse = derotate(symbols + nsw, nh, phase, freq, 1.0);
     freq += squared_tone(coarse.data(), nh, span);
     cd g(0.0, 0.0);   // the gain again, at the refined frequency
     for (int k = 0; k < nsw; k++)

@@ -52,7 +52,7 @@ from phydnn.link.header import (
 )
 from phydnn.link.payload import PILOT, data_length, pilot_index
 from phydnn.link.preamble import SYNC_WORD
-from phydnn.link.scrambler import conj_chips, descramble
+from phydnn.link.scrambler import conj_chips
 from phydnn.phy.constellation import psk_points
 
 __all__ = ["HEADER_SPAN", "NUMPY_KERNELS", "SYNC_INSIDE", "SYNC_QUALITY", "HeaderState",
@@ -375,13 +375,17 @@ def _unwrap_from_zero(angles: np.ndarray) -> np.ndarray:
     return np.cumsum(steps)
 
 
-def _unmix(r: np.ndarray, eq: Equaliser | None, scrambled: bool) -> np.ndarray:
-    """Derotated symbols -> equalised, then descrambled: the channel mixed the symbols as
-    sent (scrambled), so the equaliser comes first; the chips and the derotation, both a
-    turn per symbol, commute."""
+def _unmix(r: np.ndarray, eq: Equaliser | None, chips: np.ndarray | None) -> np.ndarray:
+    """Derotated symbols -> equalised, then descrambled by the conjugate ``chips`` (None: not
+    scrambled): the channel mixed the symbols as sent (scrambled), so the equaliser comes
+    first; the chips and the derotation, both a turn per symbol, commute."""
     if eq is not None:
         r = eq.apply(r)
-    return descramble(r) if scrambled else r
+    if chips is None:
+        return r
+    if len(chips) < len(r):
+        raise ValueError(f"{len(r)} payload symbols: fewer chips than symbols ({len(chips)})")
+    return (r * chips[:len(r)]).astype(np.complex64, copy=False)
 
 
 def _ls_slope(x: np.ndarray, y: np.ndarray) -> float:
@@ -418,12 +422,9 @@ def track(y: np.ndarray, order: int, p0_order: complex, phase: float, freq: floa
     n = np.arange(total)
     r = y * _ramp(phase, freq, total)
     r *= np.float32(1.0 / amp)
-    if len(eq_taps):
-        r = Equaliser(np.asarray(eq_taps, np.complex64), int(eq_delay), _NO_TAPS).apply(r)
-    if conj_chips is not None:
-        if len(conj_chips) < total:
-            raise ValueError("track: fewer chips than symbols")
-        r = (r * conj_chips[:total]).astype(np.complex64, copy=False)
+    eq = Equaliser(np.asarray(eq_taps, np.complex64), int(eq_delay), _NO_TAPS) \
+        if len(eq_taps) else None
+    r = _unmix(r, eq, conj_chips)
     nb = -(-total // step)
     padded = np.zeros(nb * step, dtype=np.complex64)
     padded[:total] = r
@@ -491,8 +492,8 @@ class SegmentSync:
                                          # has interference (phydnn.link.equaliser)
         self.kernels = kernels      # the numeric kernels: numpy's, or gr-phydnn's C++ ones
         self._points: dict[int, np.ndarray] = {}
-        descramble(np.zeros(1, np.complex64))   # build the scrambler's chips now (20 ms),
-                                                # not inside the first segment's deadline
+        conj_chips()        # build the scrambler's chips now (20 ms), not inside the first
+                            # segment's deadline
 
     def points(self, bits_per_symbol: int) -> np.ndarray:
         """The 2^b PSK points of a psk or bits payload (cached)."""
@@ -500,14 +501,18 @@ class SegmentSync:
             self._points[bits_per_symbol] = psk_points(1 << bits_per_symbol).astype(np.complex64)
         return self._points[bits_per_symbol]
 
+    def _step(self, block: int, order: int, total: int) -> int:
+        """Symbols per block phase estimate: this receiver's ``block``, else ``block`` and
+        at least 8 M (longer blocks for the denser orders), at most ``total``."""
+        return min(self.block or max(block, 8 * order), max(total, 1))
+
     def _track(self, y: np.ndarray, points: np.ndarray, phase: float, freq: float,
                amp: float, block: int, eq: Equaliser | None = None,
                scrambled: bool = False, smooth: int = 1) -> tuple[np.ndarray, float, float]:
         """:func:`track` (by this receiver's kernels) over blocks of ``block`` symbols (or
         this receiver's ``block``), at least 8 M, at most the whole of ``y``."""
         order = len(points)
-        step = self.block or max(block, 8 * order)   # longer blocks for the denser orders
-        step = min(step, max(len(y), 1))
+        step = self._step(block, order, len(y))
         taps, delay = (eq.taps, eq.delay) if eq is not None else (_NO_TAPS, 0)
         return self.kernels.track(y, order, complex(points[0]) ** order, phase, freq, amp,
                                   step, smooth, taps, delay,
@@ -521,7 +526,7 @@ class SegmentSync:
         """
         if len(symbols) < HEADER_SPAN:
             raise HeaderError("truncated", f"{len(symbols)} of {HEADER_SPAN} symbols")
-        step = min(self.block or max(HEADER_BLOCK, 8 * len(BPSK)), HEADER_SYMBOLS)
+        step = self._step(HEADER_BLOCK, len(BPSK), HEADER_SYMBOLS)
         hdr, phase, freq, phase_out, freq_out, amp, sw = self.kernels.header_front(
             symbols[:HEADER_SPAN], SYNC_WORD, step, FREQ_SPAN)
         if not amp > 0:
@@ -582,7 +587,7 @@ class SegmentSync:
         n = np.arange(len(y))
         r = y * _ramp(phase, freq, len(y))
         r *= np.float32(1.0 / amp)
-        r = _unmix(r, eq, True)
+        r = _unmix(r, eq, conj_chips())
         at = pilot_index(n_data, spacing)
         theta = _pilot_phases(r[at] * np.conj(PILOT), at, window)
         out = r * _smooth_rotator(np.interp(n, at, theta))
