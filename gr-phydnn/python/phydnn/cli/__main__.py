@@ -17,7 +17,7 @@ from phydnn import __version__
 from phydnn.errors import PhyDNNError
 
 VERBS = ("pretrain", "train", "train-codec", "export", "eval", "demo", "loopback", "bottlefit",
-         "train-separation", "bench")
+         "train-separation", "train-tosc", "bench")
 
 
 class DefaultsFormatter(argparse.HelpFormatter):

@@ -22,7 +22,7 @@ __all__ = ["codec_by_id", "codec_names", "get_codec", "load_plugins", "register_
 _CODECS: dict[str, type] = {}
 _BUILTIN = ("phydnn.codecs.phydnn", "phydnn.codecs.dtjscc", "phydnn.codecs.deepjscc",
             "phydnn.codecs.separation", "phydnn.codecs.vfe",
-            "phydnn.codecs.multiexit", "phydnn.codecs.toc")
+            "phydnn.codecs.multiexit", "phydnn.codecs.toc", "phydnn.codecs.tosc_sr")
 _loaded = False
 
 
