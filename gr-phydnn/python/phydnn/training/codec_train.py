@@ -18,7 +18,7 @@ import csv
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from phydnn.models import count_macs, count_params
 from phydnn.phy.channel import snr_db_to_noise_var
 from phydnn.training.finetune import CARD_SNRS
 from phydnn.training.progress import progress
-from phydnn.training.records import drop_resume, provenance, refuse_overwrite
+from phydnn.training.records import drop_resume, provenance, refuse_overwrite, settings
 
 __all__ = ["CodecTrainConfig", "carve_validation", "codec_accuracy", "train_codec"]
 
@@ -218,7 +218,7 @@ class _Run:
         save_bundle(_resume_stem(self.cfg), state, {
             "kind": "resume", "epoch": epoch, "elapsed_s": self.elapsed,
             "best_val": self.best[0][1], "best_ok": self.best[0][0],
-            "best_epoch": self.best[1], "config": _config(self.cfg)})
+            "best_epoch": self.best[1], "config": settings(self.cfg)})
 
     def load_resume(self) -> None:
         state, card = load_bundle(_resume_stem(self.cfg))
@@ -299,7 +299,7 @@ class _Run:
                            "admissible": self.best[0][0]},
             "train_images": len(self.train), "epochs": cfg.epochs,
             "training_time_s": round(self.elapsed, 1), "weights_dtype": cfg.weights_dtype,
-            **provenance(cfg.command or "phydnn train-codec", _config(cfg)),
+            **provenance(cfg.command or "phydnn train-codec", settings(cfg)),
         }
         save_bundle(cfg.out, state, card)
         drop_resume(_resume_stem(cfg))
@@ -322,12 +322,6 @@ def bytes_per_image(net: nn.Module) -> float | None:
     if spec.kind == "analog":
         return None
     return net.values * spec.bits_per_symbol / 8
-
-
-def _config(cfg: CodecTrainConfig) -> dict[str, Any]:
-    d = asdict(cfg)
-    d.pop("command")
-    return d
 
 
 def train_codec(cfg: CodecTrainConfig) -> dict[str, Any]:

@@ -4,6 +4,7 @@ command, the settings and the version; the resume point goes once the bundle is 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from phydnn import __version__
 from phydnn.checkpoint import bundle_paths
 from phydnn.errors import ConfigError
 
-__all__ = ["drop_resume", "machine", "provenance", "refuse_overwrite"]
+__all__ = ["drop_resume", "machine", "provenance", "refuse_overwrite", "settings"]
 
 
 def refuse_overwrite(out: str, force: bool, resume: bool = False) -> None:
@@ -39,3 +40,10 @@ def drop_resume(stem: str | Path) -> None:
     """Remove the resume point ``stem`` (weights and card) once the bundle is saved."""
     for p in bundle_paths(stem):
         p.unlink(missing_ok=True)
+
+
+def settings(cfg: Any) -> dict[str, Any]:
+    """A training config dataclass as the card's ``config``: every field but the command."""
+    d = asdict(cfg)
+    d.pop("command", None)
+    return d

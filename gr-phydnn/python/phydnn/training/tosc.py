@@ -16,11 +16,10 @@ baselines, trained on the relaxed loss of paper 004 Eq. 31 with the task network
 
 from __future__ import annotations
 
-import copy
 import csv
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ from phydnn.phy.channel import snr_db_to_noise_var
 from phydnn.training.codec_train import carve_validation
 from phydnn.training.image_quality import psnr, ssim
 from phydnn.training.progress import progress
-from phydnn.training.records import drop_resume, provenance, refuse_overwrite
+from phydnn.training.records import drop_resume, provenance, refuse_overwrite, settings
 
 __all__ = ["TOSCConfig", "evaluate_tosc", "train_tosc"]
 
@@ -210,7 +209,7 @@ class _Run:
         state.update({f"best.{k}": v for k, v in self.best_state.items()})
         save_bundle(Path(str(self.cfg.out) + ".resume"), state, {
             "kind": "resume", "epoch": epoch, "elapsed_s": self.elapsed,
-            "best_val": self.best[0], "best_epoch": self.best[1], "config": _config(self.cfg)})
+            "best_val": self.best[0], "best_epoch": self.best[1], "config": settings(self.cfg)})
 
     def load_resume(self) -> None:
         state, card = load_bundle(Path(str(self.cfg.out) + ".resume"))
@@ -289,17 +288,11 @@ class _Run:
                            "best_loss": round(self.best[0], 6), "best_epoch": self.best[1]},
             "train_images": len(self.train), "epochs": cfg.epochs,
             "training_time_s": round(self.elapsed, 1), "weights_dtype": cfg.weights_dtype,
-            **provenance(cfg.command or "phydnn train-tosc", _config(cfg)),
+            **provenance(cfg.command or "phydnn train-tosc", settings(cfg)),
         }
         save_bundle(cfg.out, state, card)
         drop_resume(Path(str(cfg.out) + ".resume"))
         return card
-
-
-def _config(cfg: TOSCConfig) -> dict[str, Any]:
-    d = asdict(cfg)
-    d.pop("command")
-    return d
 
 
 def train_tosc(cfg: TOSCConfig) -> dict[str, Any]:
